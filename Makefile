@@ -1,0 +1,45 @@
+# flarekube — the README's two commands are `make demo` and `make test`.
+# Everything lives in a venv outside the clone (keyed by the dependency list), so a warm machine is fast.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+CACHE ?= $(HOME)/.cache/flarekube
+PYTHON310 := $(shell ls -d $(HOME)/.pyenv/versions/3.10*/bin/python3.10 2>/dev/null | tail -n1)
+PYTHON ?= $(or $(PYTHON310),$(shell command -v python3.10),$(shell command -v python3))
+DEPS_KEY := $(shell sed -n '/^dependencies = \[/,/^\[project.scripts\]/p' pyproject.toml | sha256sum | cut -c1-12)
+VENV ?= $(CACHE)/venv-$(DEPS_KEY)
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PATH := $(BIN):$(PATH)
+
+.PHONY: help venv demo test lint unit nvflare-tests
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(STAMP):
+	@mkdir -p $(CACHE)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]' 2>&1 | grep -vE 'Warning|^ *$$|\*\*|!!|corresp|return|with strategy|Please|By 20|See https|name as your|precedence' || true
+	@touch $(STAMP)
+
+venv: $(STAMP) ## create the venv (once per dependency list) and install flarekube into it
+	@$(BIN)/pip install -q --no-deps -e . >/dev/null 2>&1
+
+demo: venv ## run the 4-hospital CRC federation (real NVFlare, mTLS) on this machine
+	$(BIN)/flarekube run examples/crc-fedavg.yaml --out runs/demo
+
+lint: venv ## ruff + mypy
+	$(BIN)/ruff check operator workloads tests bench
+	$(BIN)/mypy operator workloads
+
+unit: venv ## fast tests: specs, builders, kit store, workloads
+	$(BIN)/pytest -q tests/unit
+
+nvflare-tests: venv ## real NVFlare federations on this machine
+	$(BIN)/pytest -q tests/nvflare
+
+-include mk/*.mk
+
+test: lint unit nvflare-tests cluster-tests ## everything CI runs

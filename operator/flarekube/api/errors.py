@@ -1,0 +1,62 @@
+"""Turn pydantic errors into one line per problem, each starting with the field path.
+
+`spec.sites[2].name: "Site_3" is not a DNS-1123 label` is what a user can act on; pydantic's
+default text is not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+
+class SpecError(ValueError):
+    """A document failed validation; `problems` holds one `path: message` line per error."""
+
+    def __init__(self, source: str, problems: Sequence[str]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        super().__init__(f"{source}: invalid\n" + "\n".join(f"  {p}" for p in self.problems))
+
+
+def field_path(loc: Iterable[int | str]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif not out:
+            out = part
+        else:
+            out += f".{part}"
+    return out
+
+
+def _short(value: Any) -> str:
+    text = repr(value) if not isinstance(value, str) else f'"{value}"'
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def describe(error: ErrorDetails) -> str:
+    kind = error["type"]
+    message = error["msg"]
+    # Tagged/union locations such as "function-after[...]" are pydantic internals, not fields.
+    loc = [p for p in error["loc"] if not (isinstance(p, str) and ("[" in p and "]" in p))]
+    if kind == "value_error":
+        message = message.removeprefix("Value error, ")
+    elif kind == "extra_forbidden":
+        message = "unknown field (check the spelling; fields are camelCase)"
+    elif kind == "missing":
+        message = "required field is missing"
+    elif kind == "literal_error":
+        message = f"{_short(error.get('input'))} is not allowed: {message.removeprefix('Input should be ')}"
+    elif "input" in error and not isinstance(error.get("input"), dict | list):
+        message = f"{_short(error['input'])}: {message}"
+    path = field_path(loc)
+    return f"{path}: {message}" if path else message
+
+
+def problems_of(error: ValidationError) -> list[str]:
+    return [describe(e) for e in error.errors(include_url=False)]

@@ -1,0 +1,169 @@
+"""FLProject: who is in the federation, where the server listens, where each site's data lives.
+
+The same document runs on one machine (`flarekube run`) and on a cluster (`kubectl apply`).
+Cross-field rules are written twice on purpose: as a pydantic validator (CLI messages) and as the
+CEL expression the CRD carries (API server messages) — `tests/unit/test_api_*` keep them in step.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from flarekube.api.common import GROUP_VERSION, ObjectMeta, Resources, SpecModel
+from flarekube.api.types import DNSLabel, DNSName, Email, OrgName
+
+DEFAULT_IMAGE = "flarekube/runtime:0.1.0"
+
+
+def _cel(rule: str, message: str) -> dict[str, str]:
+    return {"rule": rule, "message": message}
+
+
+class HostPathSource(SpecModel):
+    path: str = Field(pattern=r"^/", description="Absolute directory on the node.")
+
+
+class PVCSource(SpecModel):
+    claim_name: DNSLabel
+    sub_path: str | None = Field(default=None, pattern=r"^[^/]", description="Relative path inside the claim.")
+
+
+class DataSource(SpecModel):
+    """Where a site's data lives. Exactly one of the three; the site sees it read-only at /data."""
+
+    model_config = SpecModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                _cel(
+                    "[has(self.localPath), has(self.hostPath), has(self.pvc)].filter(x, x).size() == 1",
+                    "exactly one of localPath, hostPath or pvc must be set",
+                )
+            ]
+        }
+    }
+
+    local_path: str | None = Field(
+        default=None, min_length=1, description="A folder on this machine (flarekube run only)."
+    )
+    host_path: HostPathSource | None = None
+    pvc: PVCSource | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> DataSource:
+        chosen = [n for n in ("local_path", "host_path", "pvc") if getattr(self, n) is not None]
+        if len(chosen) != 1:
+            raise ValueError("exactly one of localPath, hostPath or pvc must be set")
+        return self
+
+
+class PrivacyPolicy(SpecModel):
+    """Placeholder for the privacy filters a site insists on (filters come with the algorithms issue)."""
+
+    policy: Literal["none", "differential-privacy", "percentile-filter"] = "none"
+
+
+class ServerSpec(SpecModel):
+    name: DNSLabel = Field(default="server", description="Name of the server's objects (Service, pod).")
+    host: DNSName | None = Field(
+        default=None,
+        description=(
+            "The name sites dial and the server's TLS identity. Default: the Service DNS name in a "
+            "cluster, `localhost` with flarekube run."
+        ),
+    )
+    org: OrgName = "flarekube"
+    fl_port: int = Field(default=8002, ge=1024, le=65535)
+    admin_port: int = Field(default=8003, ge=1024, le=65535)
+    resources: Resources = Field(default_factory=Resources)
+
+
+class SiteSpec(SpecModel):
+    name: DNSLabel
+    org: OrgName
+    resources: Resources = Field(default_factory=Resources)
+    gpus: int = Field(default=0, ge=0, le=16, description="nvidia.com/gpu per site pod.")
+    data: DataSource | None = None
+    privacy: PrivacyPolicy = Field(default_factory=PrivacyPolicy)
+    node_selector: dict[str, str] = Field(default_factory=dict)
+
+
+class AdminSpec(SpecModel):
+    email: Email
+    org: OrgName
+    role: Literal["project_admin", "org_admin", "lead", "member"] = "project_admin"
+
+
+class FLProjectSpec(SpecModel):
+    model_config = SpecModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                _cel(
+                    "self.sites.all(a, self.sites.exists_one(b, b.name == a.name))",
+                    "site names must be unique",
+                ),
+                _cel("!self.sites.exists(s, s.name == self.server.name)", "server.name must not be a site name"),
+            ]
+        }
+    }
+
+    project_name: DNSLabel | None = Field(
+        default=None,
+        description="NVFlare project name; fixed once kits are issued (default: metadata.name).",
+    )
+    server: ServerSpec = Field(default_factory=ServerSpec)
+    sites: list[SiteSpec] = Field(min_length=1, max_length=200)
+    admins: list[AdminSpec] = Field(
+        default_factory=lambda: [AdminSpec(email="admin@flarekube.io", org="flarekube")],
+        min_length=1,
+        max_length=50,
+    )
+    image: str = Field(default=DEFAULT_IMAGE, min_length=1, pattern=r"^[^\s]+$")
+    job_runtime: Literal["process", "pod"] = "process"
+
+    @field_validator("sites")
+    @classmethod
+    def _unique_sites(cls, sites: list[SiteSpec]) -> list[SiteSpec]:
+        seen: set[str] = set()
+        for site in sites:
+            if site.name in seen:
+                raise ValueError(f'site names must be unique: "{site.name}" appears twice')
+            seen.add(site.name)
+        return sites
+
+    @field_validator("admins")
+    @classmethod
+    def _unique_admins(cls, admins: list[AdminSpec]) -> list[AdminSpec]:
+        emails = [a.email for a in admins]
+        if len(set(emails)) != len(emails):
+            raise ValueError("admin e-mails must be unique")
+        return admins
+
+    @model_validator(mode="after")
+    def _server_is_not_a_site(self) -> FLProjectSpec:
+        if any(site.name == self.server.name for site in self.sites):
+            raise ValueError(f'server.name "{self.server.name}" is also a site name')
+        return self
+
+
+class FLProject(SpecModel):
+    """The federation: apiVersion flarekube.io/v1alpha1, kind FLProject."""
+
+    model_config = SpecModel.model_config | {"alias_generator": None}
+
+    api_version: Literal["flarekube.io/v1alpha1"] = Field(default=GROUP_VERSION, alias="apiVersion")
+    kind: Literal["FLProject"] = "FLProject"
+    metadata: ObjectMeta
+    spec: FLProjectSpec
+    status: dict[str, object] | None = Field(default=None, exclude=True)
+
+    @property
+    def project_name(self) -> str:
+        return self.spec.project_name or self.metadata.name
+
+    def site(self, name: str) -> SiteSpec:
+        for site in self.spec.sites:
+            if site.name == name:
+                return site
+        raise KeyError(name)

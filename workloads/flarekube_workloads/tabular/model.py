@@ -1,0 +1,28 @@
+"""A small MLP for binary classification on tabular features (logits out; use BCEWithLogitsLoss)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+class TabularNet(nn.Module):
+    """``n_features -> hidden... -> 1`` logit. Small on purpose: the smallest CRC site has 156 rows."""
+
+    def __init__(self, n_features: int = 62, hidden: Sequence[int] = (64, 32), dropout: float = 0.2) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = n_features
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(dropout)]
+            width = h
+        layers.append(nn.Linear(width, 1))
+        self.net = nn.Sequential(*layers)
+        self.n_features = n_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of shape ``(N,)``."""
+        out: torch.Tensor = self.net(x).squeeze(-1)
+        return out
