@@ -1,4 +1,110 @@
-"""Placeholder replaced below."""
-import typer
+"""The `flarekube` command: run a federation on this machine, validate specs, and more."""
 
-app = typer.Typer()
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from flarekube.api import SpecError, load_bundle, load_documents
+
+app = typer.Typer(
+    help=(
+        "flarekube: NVIDIA FLARE federations from one YAML — on this machine (`flarekube run`) "
+        "or on Kubernetes (the operator)."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+@app.command()
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="FLProject/FLJob YAML files (multi-document allowed).")],
+) -> None:
+    """Check FLProject/FLJob documents; every problem is named by its field path."""
+    try:
+        docs = load_documents(files)
+        if any(d.kind == "FLProject" for _, d in docs) and any(d.kind == "FLJob" for _, d in docs):
+            load_bundle(files)  # cross-document rules too
+    except SpecError as error:
+        _fail(str(error), 2)
+    for path, doc in docs:
+        console.print(f"[green]valid[/] {doc.kind} {doc.metadata.name} ({path})")
+
+
+@app.command()
+def run(
+    files: Annotated[list[Path], typer.Argument(help="project.yaml job.yaml, or one multi-document file.")],
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: runs/<job name>).")] = None,
+    workspace: Annotated[
+        Path | None,
+        typer.Option(help="Kits and run state, kept 0700 (default: ~/.local/state/flarekube/<project>)."),
+    ] = None,
+    connect_timeout: Annotated[float, typer.Option(help="Seconds every site gets to connect.")] = 60.0,
+    reissue_kits: Annotated[
+        bool,
+        typer.Option(help="Re-issue kits when the server's name or ports changed (same root CA)."),
+    ] = False,
+    new_root_ca: Annotated[
+        bool,
+        typer.Option(
+            help="Create a NEW root CA (project renamed or CA state lost). Every issued kit stops working."
+        ),
+    ] = False,
+    compare: Annotated[bool, typer.Option(help="Also train local-only baselines and compare AUCs.")] = True,
+) -> None:
+    """Run a real NVFlare federation on this machine: server + one process per site, mTLS on 127.0.0.1.
+
+    Provisions (or reuses) the kits, starts everything, submits each FLJob with the Flare API,
+    shows progress per round and writes global_model.pt, metrics.csv, summary.json and plot.png.
+    """
+    from flarekube.local.federation import FederationError
+    from flarekube.local.runner import RunError, RunOptions
+    from flarekube.local.runner import run as run_local
+    from flarekube.local.workspace import PortInUse
+    from flarekube.provisioning import KitStoreRefusal
+
+    try:
+        bundle = load_bundle(files)
+    except SpecError as error:
+        _fail(str(error), 2)
+    target = out or Path("runs") / (bundle.jobs[0].metadata.name if bundle.jobs else bundle.project.metadata.name)
+    options = RunOptions(
+        out=target,
+        workspace=workspace,
+        connect_timeout=connect_timeout,
+        reissue_kits=reissue_kits,
+        new_root_ca=new_root_ca,
+        compare=compare,
+    )
+    try:
+        run_local(bundle, options, console)
+    except KeyboardInterrupt:
+        _fail("interrupted: every NVFlare process was stopped", 130)
+    except KitStoreRefusal as error:
+        _fail(f"kits not issued: {error}", 3)
+    except (RunError, FederationError, PortInUse) as error:
+        _fail(str(error), 1)
+
+
+@app.command()
+def version() -> None:
+    """Print flarekube's and NVFlare's versions."""
+    from importlib.metadata import version as dist_version
+
+    console.print(f"flarekube {dist_version('flarekube')}, nvflare {dist_version('nvflare')}, python {sys.version.split()[0]}")
+
+
+def main() -> None:  # pragma: no cover - console script entry
+    app()

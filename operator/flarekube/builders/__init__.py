@@ -1,0 +1,1 @@
+"""Pure builders: spec in, NVFlare inputs or Kubernetes objects out."""

@@ -1,0 +1,131 @@
+"""FLJob spec -> an NVFlare job folder, with NVFlare's own Recipe API.
+
+The same folder is submitted by `flarekube run` and by the operator. Site-local facts (where each
+site's data is mounted) come in as `data_dirs`; everything else comes from the spec. A user's own
+job folder (workload kind `jobFolder`) is copied unchanged.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shlex
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from flarekube.api.job import FLJob, SiteData
+
+# (client script module, model factory, key metric) per built-in workload
+CLIENT_MODULES = {
+    "clinical-tabular": "flarekube_workloads.tabular.client",
+    "chest-xray-cnn": "flarekube_workloads.xray.client",
+}
+
+
+class JobFolderError(ValueError):
+    """The job folder cannot be built or is not an NVFlare job folder."""
+
+
+@dataclass(frozen=True)
+class SiteInputs:
+    """What one site's training script is told: where its data is, which files to use."""
+
+    data_dir: str
+    files: SiteData
+
+
+def client_script(workload: str) -> Path:
+    spec = importlib.util.find_spec(CLIENT_MODULES[workload])
+    if spec is None or spec.origin is None:
+        raise JobFolderError(f"workload {workload!r}: module {CLIENT_MODULES[workload]} is not installed")
+    return Path(spec.origin)
+
+
+def train_args(job: FLJob, site: SiteInputs) -> str:
+    """The command line each site's script gets (NVFlare writes it into the job config)."""
+    w = job.spec.workload
+    args = [
+        "--data-dir", site.data_dir,
+        "--local-epochs", str(w.local_epochs),
+        "--lr", repr(w.learning_rate),
+        "--batch-size", str(w.batch_size),
+        "--seed", str(job.spec.seed),
+    ]  # fmt: skip
+    if site.files.train:
+        args += ["--train-file", site.files.train]
+    if site.files.test:
+        args += ["--test-file", site.files.test]
+    for key, value in sorted(w.params.items()):
+        flag = "--" + "".join("-" + c.lower() if c.isupper() else c for c in key)
+        args += [flag, str(value).lower() if isinstance(value, bool) else str(value)]
+    return shlex.join(args)
+
+
+def _model_for(workload: str, params: Mapping[str, object]) -> object:
+    if workload == "clinical-tabular":
+        from flarekube_workloads.tabular.model import TabularNet
+
+        return TabularNet()
+    from flarekube_workloads.xray.model import ChestCNN
+
+    return ChestCNN()
+
+
+def job_sites(job: FLJob, project_sites: list[str]) -> list[str]:
+    return list(job.spec.sites) if job.spec.sites is not None else list(project_sites)
+
+
+def build_job_folder(job: FLJob, dest: Path, sites: Mapping[str, SiteInputs]) -> Path:
+    """Write the NVFlare job for `job` under `dest`; returns the folder to submit."""
+    if job.spec.workload.kind == "jobFolder":
+        return copy_user_job_folder(job, dest)
+    # Imported here: the recipe pulls in torch, which the operator's reconcile path never needs.
+    from nvflare.app_opt.pt.recipes.fedavg import FedAvgRecipe
+
+    workload = job.spec.workload.kind
+    recipe = FedAvgRecipe(
+        name=job.metadata.name,
+        model=_model_for(workload, job.spec.workload.params),
+        min_clients=job.spec.min_sites,
+        num_rounds=job.spec.rounds,
+        train_script=str(client_script(workload)),
+        key_metric="val_auc",
+        key_metric_mode="max",
+    )
+    recipe.set_per_site_config({name: {"train_args": train_args(job, inputs)} for name, inputs in sites.items()})
+    dest.mkdir(parents=True, exist_ok=True)
+    recipe.export(str(dest))
+    folder = dest / job.metadata.name
+    if not (folder / "meta.json").is_file():
+        raise JobFolderError(f"NVFlare did not write {folder}/meta.json")
+    return folder
+
+
+def copy_user_job_folder(job: FLJob, dest: Path) -> Path:
+    source = job.spec.workload.job_folder
+    assert source is not None and source.path is not None, "a ConfigMap job folder is unpacked by the operator"
+    src = Path(source.path)
+    validate_job_folder(src)
+    target = dest / src.name
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(src, target)
+    return target
+
+
+def validate_job_folder(folder: Path) -> dict[str, object]:
+    """The minimal shape NVFlare needs; a clear error beats an opaque submit failure."""
+    meta_path = folder / "meta.json"
+    if not folder.is_dir():
+        raise JobFolderError(f"spec.workload.jobFolder.path: {folder} is not a folder")
+    if not meta_path.is_file():
+        raise JobFolderError(f"spec.workload.jobFolder.path: {folder} has no meta.json (not an NVFlare job)")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as err:
+        raise JobFolderError(f"spec.workload.jobFolder.path: {meta_path} is not valid JSON: {err}") from None
+    if not isinstance(meta, dict) or "deploy_map" not in meta:
+        raise JobFolderError(f"spec.workload.jobFolder.path: {meta_path} has no deploy_map")
+    return meta

@@ -1,0 +1,1 @@
+"""`flarekube run`: the embedded default — a real NVFlare federation as local processes."""

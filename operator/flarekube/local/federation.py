@@ -1,0 +1,112 @@
+"""Bring up a project's federation on this machine: kits -> server + one process per site -> all connected.
+
+Everything started here is owned by the Supervisor; leaving the `running` context stops it all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from nvflare.fuel.flare_api.flare_api import Session
+
+from flarekube import flare
+from flarekube.api.project import FLProject
+from flarekube.builders.provisioning import provisioning_inputs
+from flarekube.local.supervisor import Supervisor
+from flarekube.local.workspace import Workspace
+from flarekube.provisioning import KitReport, LocalKitStore, ensure_kits, materialize
+
+LOCAL_SERVER_HOST = "localhost"  # a loopback TLS identity: NVFlare then binds 127.0.0.1 only
+
+
+class FederationError(RuntimeError):
+    """The federation could not be brought up; the message says which participant and why."""
+
+
+@dataclass
+class LocalFederation:
+    workspace: Workspace
+    supervisor: Supervisor
+    admin_user: str
+    admin_kit: Path
+    session: Session
+    sites: list[str]
+
+
+def issue_kits(project: FLProject, ws: Workspace, *, reissue_kits: bool, new_root_ca: bool) -> KitReport:
+    ws.create()
+    preferred = (project.spec.server.fl_port, project.spec.server.admin_port)
+    ports = ws.ports(preferred) if not reissue_kits else _fresh_ports(ws, preferred)
+    inputs = provisioning_inputs(project, LOCAL_SERVER_HOST, ports)
+    return ensure_kits(inputs, LocalKitStore(ws.kits), reissue_kits=reissue_kits, new_root_ca=new_root_ca)
+
+
+def _fresh_ports(ws: Workspace, preferred: tuple[int, int]) -> tuple[int, int]:
+    from flarekube.local import ports as portpick
+
+    chosen = portpick.choose(preferred)
+    ws.save_ports(chosen)
+    return chosen
+
+
+@contextlib.contextmanager
+def running(
+    project: FLProject,
+    ws: Workspace,
+    sites: list[str],
+    site_env: Callable[[str], dict[str, str]],
+    connect_timeout: float = 60.0,
+) -> Iterator[LocalFederation]:
+    """Start the server and `sites` from the issued kits; yield once every site is connected."""
+    store = LocalKitStore(ws.kits)
+    admin = project.spec.admins[0].email
+    ws.fresh_run()
+    with Supervisor() as supervisor:
+        server_ws = materialize(store, LOCAL_SERVER_HOST, ws.participant("server"))
+        supervisor.start("server", server_ws, ws.logs / "server.log")
+        for name in sites:
+            site_ws = materialize(store, name, ws.participant(name))
+            supervisor.start(name, site_ws, ws.logs / f"{name}.log", env=site_env(name))
+        admin_kit = materialize(store, admin, ws.participant("admin"))
+        try:
+            session = flare.connect(admin_kit, admin, timeout=connect_timeout)
+        except flare.FederationUnavailable as err:
+            raise FederationError(_with_tail(str(err), supervisor, "server")) from None
+        try:
+            _wait_connected(session, supervisor, sites, connect_timeout)
+            yield LocalFederation(ws, supervisor, admin, admin_kit, session, sites)
+        finally:
+            session.close()
+
+
+def _wait_connected(session: Session, supervisor: Supervisor, sites: list[str], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    missing = set(sites)
+    while time.monotonic() < deadline:
+        dead = supervisor.dead()
+        if dead:
+            first = dead[0]
+            raise FederationError(_with_tail(f"{first.name} exited before the federation was up", supervisor, first.name))
+        missing = set(sites) - flare.connected_sites(session)
+        if not missing:
+            return
+        time.sleep(0.5)
+    name = sorted(missing)[0]
+    raise FederationError(
+        _with_tail(
+            f"site(s) {', '.join(sorted(missing))} did not connect to the server within {timeout:.0f}s",
+            supervisor,
+            name,
+        )
+    )
+
+
+def _with_tail(message: str, supervisor: Supervisor, name: str) -> str:
+    participant = supervisor.participants.get(name)
+    if participant is None:
+        return message
+    return f"{message}\n--- last lines of {participant.log} ---\n{participant.log_tail()}"

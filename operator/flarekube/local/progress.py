@@ -1,0 +1,56 @@
+"""The live view of a running job: a progress bar over rounds and a per-site table."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from flarekube.local.metrics import Sample, latest_by_site, rounds_done
+
+
+class JobView:
+    def __init__(self, job_name: str, rounds: int, sites: list[str]) -> None:
+        self.sites = sites
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("rounds"),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[status]}"),
+        )
+        self.task = self.progress.add_task(job_name, total=rounds, status="submitting")
+        self.connected: set[str] = set(sites)
+        self.samples: list[Sample] = []
+
+    def update(self, samples: list[Sample], status: str, connected: set[str] | None = None) -> None:
+        self.samples = samples
+        if connected is not None:
+            self.connected = connected
+        self.progress.update(self.task, completed=rounds_done(samples, self.sites), status=status)
+
+    def table(self) -> Table:
+        table = Table(expand=False)
+        for column in ("site", "state", "round", "train loss", "val AUC (global model)"):
+            table.add_column(column, justify="left" if column in ("site", "state") else "right")
+        latest = latest_by_site(self.samples)
+        for site in self.sites:
+            row = latest.get(site, {})
+            state = "connected" if site in self.connected else "[red]disconnected"
+            round_ = row.get("round")
+            table.add_row(
+                site,
+                state,
+                "-" if round_ in (None, -1) else str(int(round_) + 1),  # type: ignore[arg-type]
+                _fmt(row.get("train_loss")),
+                _fmt(row.get("val_auc")),
+            )
+        return table
+
+    def __rich__(self) -> Group:
+        return Group(self.progress, self.table())
+
+
+def _fmt(value: float | int | None) -> str:
+    return "-" if value is None else f"{float(value):.3f}"

@@ -1,0 +1,192 @@
+"""`flarekube run`: validate -> check data -> issue kits -> start federation -> submit -> follow -> report.
+
+Nothing starts before every check that can fail without a federation has passed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from flarekube import flare
+from flarekube.api import Bundle, FLJob
+from flarekube.builders.jobfolder import SiteInputs, build_job_folder, job_sites
+from flarekube.local import outputs
+from flarekube.local.compare import compare_tabular
+from flarekube.local.data import resolve_site_inputs
+from flarekube.local.federation import LocalFederation, issue_kits, running
+from flarekube.local.metrics import read_samples
+from flarekube.local.progress import JobView
+from flarekube.local.workspace import Workspace, default_root
+
+
+class RunError(RuntimeError):
+    """A run failed; the message says what to do."""
+
+
+@dataclass
+class RunOptions:
+    out: Path
+    workspace: Path | None = None
+    connect_timeout: float = 60.0
+    reissue_kits: bool = False
+    new_root_ca: bool = False
+    compare: bool = True
+
+
+@dataclass
+class JobResult:
+    name: str
+    job_id: str
+    status: str
+    seconds: float
+    out: Path
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def run(bundle: Bundle, options: RunOptions, console: Console) -> list[JobResult]:
+    project = bundle.project
+    if not bundle.jobs:
+        raise RunError("no FLJob given: pass a job file (or put the FLJob in the project file after ---)")
+    all_sites = [s.name for s in project.spec.sites]
+    plan: list[tuple[FLJob, dict[str, SiteInputs]]] = []
+    for job in bundle.jobs:
+        inputs, problems = resolve_site_inputs(project, job, job_sites(job, all_sites), bundle.base_dir)
+        if problems:
+            raise RunError("data check failed before anything started:\n" + "\n".join(f"  {p}" for p in problems))
+        plan.append((job, inputs))
+    sites = sorted({s for job, _ in plan for s in job_sites(job, all_sites)}, key=all_sites.index)
+
+    ws = Workspace(options.workspace or default_root(project.project_name))
+    started = time.monotonic()
+    report = issue_kits(project, ws, reissue_kits=options.reissue_kits, new_root_ca=options.new_root_ca)
+    console.print(
+        f"[green]kits[/] issued {len(report.issued)}, kept {len(report.kept)}, removed {len(report.removed)}; "
+        f"root CA {report.ca_fingerprint[:16]}… expires {report.ca_expires:%Y-%m-%d}  [dim](workspace {ws.root})[/]"
+    )
+
+    def site_env(name: str) -> dict[str, str]:
+        return {"FLAREKUBE_METRICS_DIR": str(ws.metrics)}
+
+    results: list[JobResult] = []
+    with running(project, ws, sites, site_env, connect_timeout=options.connect_timeout) as fed:
+        console.print(
+            f"[green]federation up[/] server + {len(sites)} sites connected with mTLS "
+            f"in {time.monotonic() - started:.1f}s"
+        )
+        for job, inputs in plan:
+            out = options.out if len(plan) == 1 else options.out / job.metadata.name
+            results.append(_run_job(fed, job, inputs, out, options, console))
+    return results
+
+
+def _run_job(
+    fed: LocalFederation,
+    job: FLJob,
+    inputs: dict[str, SiteInputs],
+    out: Path,
+    options: RunOptions,
+    console: Console,
+) -> JobResult:
+    ws = fed.workspace
+    for stale in ws.metrics.glob("*.jsonl"):
+        stale.unlink()
+    folder = build_job_folder(job, ws.jobs / job.metadata.name, inputs)
+    job_sites_ = list(inputs) or fed.sites
+    view = JobView(job.metadata.name, job.spec.rounds, job_sites_)
+    started = time.monotonic()
+    job_id = flare.submit(fed.session, folder)
+    state = flare.job_state(fed.session, job_id)
+    with Live(view, console=console, refresh_per_second=4, transient=False):
+        while not state.finished:
+            if time.monotonic() - started > job.spec.timeout_seconds:
+                flare.abort(fed.session, job_id)
+                raise RunError(
+                    f"job {job.metadata.name} ({job_id}) ran past spec.timeoutSeconds={job.spec.timeout_seconds}; "
+                    f"aborted. Site logs: {ws.logs}"
+                )
+            dead = fed.supervisor.dead()
+            if dead:
+                raise RunError(f"{dead[0].name} exited during the job:\n{dead[0].log_tail()}")
+            time.sleep(1.0)
+            state = flare.job_state(fed.session, job_id)
+            view.update(read_samples(ws.metrics), state.status, flare.connected_sites(fed.session))
+        view.update(read_samples(ws.metrics), state.status)
+    seconds = time.monotonic() - started
+    return _report(fed, job, job_id, state, inputs, out, seconds, options, console)
+
+
+def _report(
+    fed: LocalFederation,
+    job: FLJob,
+    job_id: str,
+    state: flare.JobState,
+    inputs: dict[str, SiteInputs],
+    out: Path,
+    seconds: float,
+    options: RunOptions,
+    console: Console,
+) -> JobResult:
+    out.mkdir(parents=True, exist_ok=True)
+    samples = read_samples(fed.workspace.metrics)
+    sites = list(inputs) or fed.sites
+    summary: dict[str, Any] = {
+        "job": job.metadata.name,
+        "job_id": job_id,
+        "status": state.status,
+        "rounds": job.spec.rounds,
+        "sites": sites,
+        "seconds": round(seconds, 2),
+        "seconds_per_round": round(seconds / job.spec.rounds, 2),
+    }
+    result_dir = flare.download_result(fed.session, job_id)
+    model = flare.global_model_path(result_dir)
+    if model is not None:
+        shutil.copy2(model, out / "global_model.pt")
+        summary["global_model"] = str(out / "global_model.pt")
+    outputs.write_metrics_csv(samples, out / "metrics.csv")
+    if samples:
+        outputs.write_plot(samples, sites, f"{job.metadata.name}: {job.spec.algorithm.name}", out / "plot.png")
+    if state.succeeded and model is not None and options.compare and job.spec.workload.kind == "clinical-tabular":
+        w = job.spec.workload
+        comparison = compare_tabular(
+            model, inputs, job.spec.rounds * w.local_epochs, w.learning_rate, w.batch_size, job.spec.seed
+        )
+        summary["per_site"] = comparison
+        console.print()
+        console.print(_comparison_table(comparison))
+    outputs.write_summary(summary, out / "summary.json")
+    if not state.succeeded:
+        raise RunError(
+            f"job {job.metadata.name} ended {state.status}. Logs: {fed.workspace.logs}; "
+            f"server result: {result_dir}"
+        )
+    console.print(
+        f"[green]done[/] {job.metadata.name} {state.status} in {seconds:.1f}s "
+        f"({seconds / job.spec.rounds:.1f}s/round) -> {out}/ (global_model.pt, metrics.csv, summary.json, plot.png)"
+    )
+    return JobResult(job.metadata.name, job_id, state.status, seconds, out, summary)
+
+
+def _comparison_table(comparison: dict[str, dict[str, float]]) -> Table:
+    table = Table(title="each site's own test set: local-only model vs federated model")
+    for column in ("site", "test rows", "local-only AUC", "federated AUC", "gain"):
+        table.add_column(column, justify="right" if column != "site" else "left")
+    for site, row in comparison.items():
+        gain = row["federated_auc"] - row["local_auc"]
+        colour = "green" if gain >= 0 else "red"
+        table.add_row(
+            site,
+            str(int(row["test_rows"])),
+            f"{row['local_auc']:.3f}",
+            f"{row['federated_auc']:.3f}",
+            f"[{colour}]{gain:+.3f}[/]",
+        )
+    return table

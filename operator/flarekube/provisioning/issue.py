@@ -1,0 +1,156 @@
+"""Issue kits with NVFlare's own provisioner, in a private temp dir, under a given (or a new) root CA.
+
+NVFlare's CertBuilder signs with ``Project(serialized_root_cert=..., root_private_key=...)`` when given
+one, so restoring the stored root there is all it takes for new kits to chain to the same root. The
+Provisioner always needs the server in the project; its kit is dropped unless it was asked for.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from nvflare.lighter.constants import CtxKey, ParticipantType, PropKey
+from nvflare.lighter.entity import Participant, Project
+from nvflare.lighter.impl.cert import CertBuilder
+from nvflare.lighter.impl.signature import SignatureBuilder
+from nvflare.lighter.impl.static_file import StaticFileBuilder
+from nvflare.lighter.impl.workspace import WorkspaceBuilder
+from nvflare.lighter.provisioner import Provisioner
+
+from .inputs import ProvisioningInputs
+from .model import DEFAULT_ROOT_CA_VALID_DAYS, CAState, IssuedFor, Kit, wanted_records
+
+log = logging.getLogger(__name__)
+
+
+class ProvisioningError(RuntimeError):
+    """NVFlare's provisioner reported an error; nothing was issued."""
+
+
+@dataclass(frozen=True)
+class Issued:
+    ca: CAState
+    kits: tuple[Kit, ...]
+
+
+class _CtxLogger:
+    """NVFlare's provisioner prints to stdout unless given a logger; route its chatter to debug logs.
+
+    Its messages are paths and validity dates, never key material.
+    """
+
+    def info(self, msg: str) -> None:
+        log.debug("nvflare provisioner: %s", msg)
+
+    def debug(self, msg: str) -> None:
+        log.debug("nvflare provisioner: %s", msg)
+
+    def warning(self, msg: str) -> None:
+        log.warning("nvflare provisioner: %s", msg)
+
+    def error(self, msg: str) -> None:
+        log.error("nvflare provisioner: %s", msg)
+
+
+def issue_kits(
+    inputs: ProvisioningInputs,
+    ca: CAState | None,
+    names: Collection[str],
+    *,
+    root_ca_valid_days: int = DEFAULT_ROOT_CA_VALID_DAYS,
+) -> Issued:
+    """Provision ``names`` (participant names from ``inputs``) and return their kits.
+
+    With ``ca`` None a new root CA is created (and returned); otherwise every kit is signed by ``ca``.
+    """
+    wanted = wanted_records(inputs)
+    unknown = set(names) - set(wanted)
+    if unknown:
+        raise ValueError(f"not participants of this project: {sorted(unknown)}")
+    server_name = inputs.server.name
+    chosen = [wanted[n] for n in wanted if n in names or n == server_name]
+
+    with tempfile.TemporaryDirectory(prefix="flarekube-prov-") as tmp:  # mkdtemp: 0700
+        project = _nvflare_project(inputs, ca, chosen)
+        builders = [
+            WorkspaceBuilder(),
+            StaticFileBuilder(config_folder="config"),
+            CertBuilder(root_valid_days=root_ca_valid_days),
+            SignatureBuilder(),
+        ]
+        ctx = Provisioner(tmp, builders).provision(project, logger=_CtxLogger())
+        if ctx.get(CtxKey.BUILD_ERROR) or not ctx.get_result_location():
+            raise ProvisioningError("NVFlare provisioning failed: " + "; ".join(ctx.get_errors()))
+        prod = Path(ctx.get_result_location())
+        issued_ca = ca or _read_new_ca(inputs.project, Path(ctx.get_state_dir()))
+        kits = tuple(_read_kit(prod / r.name, r) for r in chosen if r.name in names)
+
+    for kit in kits:
+        _check_signed_by(kit, issued_ca)
+    return Issued(issued_ca, kits)
+
+
+def _nvflare_project(inputs: ProvisioningInputs, ca: CAState | None, records: list[IssuedFor]) -> Project:
+    root_cert, root_key = None, None
+    if ca is not None:
+        root_cert = ca.root_cert_pem
+        root_key = serialization.load_pem_private_key(ca.root_key_pem, password=None)
+    project = Project(
+        inputs.project,
+        "provisioned by flarekube",
+        props={"api_version": 3},
+        serialized_root_cert=root_cert,
+        root_private_key=root_key,
+    )
+    s = inputs.server
+    for r in records:
+        if r.kind == "server":
+            props = {PropKey.FED_LEARN_PORT: s.fl_port, PropKey.ADMIN_PORT: s.admin_port}
+            project.add_participant(Participant(ParticipantType.SERVER, r.name, r.org, props))
+        elif r.kind == "client":
+            project.add_participant(Participant(ParticipantType.CLIENT, r.name, r.org))
+        else:
+            project.add_participant(Participant(ParticipantType.ADMIN, r.name, r.org, {PropKey.ROLE: r.role}))
+    return project
+
+
+def _read_new_ca(project: str, state_dir: Path) -> CAState:
+    """CertBuilder persists the root it just created in state/cert.json (PEM strings)."""
+    state = json.loads((state_dir / "cert.json").read_text())
+    ca = CAState(project, state[CtxKey.ROOT_CERT].encode("ascii"), state[CtxKey.ROOT_PRI_KEY].encode("ascii"))
+    ca.validate()
+    return ca
+
+
+def _read_kit(ws: Path, record: IssuedFor) -> Kit:
+    files: dict[str, bytes] = {}
+    executables: set[str] = set()
+    dirs: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(ws):
+        rel_dir = Path(dirpath).relative_to(ws)
+        dirs.update((rel_dir / d).as_posix() for d in dirnames)
+        for f in filenames:
+            path = Path(dirpath) / f
+            rel = (rel_dir / f).as_posix()
+            files[rel] = path.read_bytes()
+            if path.stat().st_mode & 0o111:
+                executables.add(rel)
+    return Kit(record, files, frozenset(executables), frozenset(dirs))
+
+
+def _check_signed_by(kit: Kit, ca: CAState) -> None:
+    """Defence in depth: a kit leaves here only if it trusts our root and its cert was signed by it."""
+    if kit.files.get("startup/rootCA.pem") != ca.root_cert_pem:
+        raise ProvisioningError(f"kit {kit.name!r} does not carry the project's root certificate")
+    try:
+        kit.certificate().verify_directly_issued_by(ca.certificate())
+    except (ValueError, TypeError, InvalidSignature) as e:
+        raise ProvisioningError(f"kit {kit.name!r}: certificate is not signed by the project's root") from e

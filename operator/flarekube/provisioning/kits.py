@@ -1,0 +1,143 @@
+"""ensure_kits: make the store hold exactly the kits the inputs call for, issuing only what is missing.
+
+Order matters for crash safety (an operator may be killed at any line): everything is issued in memory
+first, then the CA is stored, then kits, then removals. A crash after the CA is stored leaves a CA with
+missing kits, which the next run issues under that same CA; nothing is ever regenerated silently.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .codec import decode_ca, decode_kit, encode_ca, encode_kit, kit_record
+from .inputs import ProvisioningInputs
+from .issue import issue_kits
+from .model import DEFAULT_ROOT_CA_VALID_DAYS, CorruptState, Kit, KitStoreRefusal, StoredKit, StoredState
+from .plan import plan
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class KitReport:
+    issued: tuple[str, ...]
+    kept: tuple[str, ...]
+    removed: tuple[str, ...]
+    ca_created: bool
+    ca_fingerprint: str  # SHA-256 of the root certificate, hex
+    ca_expires: datetime.datetime
+    cert_expiry: Mapping[str, datetime.datetime]  # participant -> its certificate's notAfter
+
+
+def load_state(store: Store) -> StoredState:
+    """Read what the store holds. A CA that cannot be decoded is reported (never repaired) as ca_error."""
+    ca, ca_error = None, None
+    raw_ca = store.get_ca()
+    if raw_ca is not None:
+        try:
+            ca = decode_ca(raw_ca)
+        except CorruptState as e:
+            ca_error = str(e)
+    kits: dict[str, StoredKit | None] = {}
+    for name in sorted(store.kit_names()):
+        try:
+            kits[name] = kit_record(store.get_kit(name))
+        except CorruptState as e:
+            log.warning("stored kit %r is unreadable: %s", name, e)
+            kits[name] = None
+    return StoredState(ca, ca_error, kits)
+
+
+def ensure_kits(
+    inputs: ProvisioningInputs,
+    store: Store,
+    *,
+    reissue_kits: bool = False,
+    new_root_ca: bool = False,
+    root_ca_valid_days: int = DEFAULT_ROOT_CA_VALID_DAYS,
+) -> KitReport:
+    """Issue missing kits, remove unwanted ones, keep the rest byte for byte.
+
+    Raises KitStoreRefusal (a ValueError whose message names the flag) when that would need a new root CA
+    (``new_root_ca``) or a re-issued kit (``reissue_kits``) that was not asked for.
+    """
+    state = load_state(store)
+    p = plan(inputs, state, reissue_kits=reissue_kits, new_root_ca=new_root_ca)
+    if p.refusal:
+        raise KitStoreRefusal(p.refusal)
+
+    ca = state.ca
+    issued: tuple[Kit, ...] = ()
+    if p.issue:
+        names = [k.record.name for k in p.issue]
+        result = issue_kits(
+            inputs, None if p.create_root_ca else ca, names, root_ca_valid_days=root_ca_valid_days
+        )
+        ca, issued = result.ca, result.kits
+    assert ca is not None  # a plan without a CA always issues at least the server
+    if p.create_root_ca:
+        store.put_ca(encode_ca(ca))
+        log.info("created root CA for project %r (sha256 %s)", inputs.project, ca.fingerprint)
+    for kit in issued:
+        store.put_kit(kit.name, encode_kit(kit))
+    for planned in p.issue:
+        log.info("issued kit %r (%s): %s", planned.record.name, planned.record.kind, planned.reason)
+    for name in p.remove:
+        store.delete_kit(name)
+        log.info("removed kit %r", name)
+
+    expiry = {k.name: k.certificate().not_valid_after_utc for k in issued}
+    for name in p.keep:
+        expiry[name] = decode_kit(store.get_kit(name)).certificate().not_valid_after_utc
+    return KitReport(
+        issued=tuple(k.name for k in issued),
+        kept=p.keep,
+        removed=p.remove,
+        ca_created=p.create_root_ca,
+        ca_fingerprint=ca.fingerprint,
+        ca_expires=ca.not_after,
+        cert_expiry=expiry,
+    )
+
+
+def write_kit(kit: Kit, dest: Path) -> Path:
+    """Write a kit as a runnable NVFlare workspace: dirs 0700, files 0600, scripts 0700.
+
+    ``startup/`` and ``local/`` are replaced so no stale key from an earlier kit survives; anything else in
+    ``dest`` (logs, transfer, job workspaces) is left alone so a workspace can be reused across runs.
+    """
+    dest = Path(dest)
+    _mkdir(dest)
+    for top in ("startup", "local"):
+        if (dest / top).exists():
+            shutil.rmtree(dest / top)
+    for d in sorted(kit.dirs):
+        _mkdir(dest / d)
+    for rel, data in kit.files.items():
+        path = dest / rel
+        _mkdir(path.parent)
+        mode = 0o700 if rel in kit.executables else 0o600
+        tmp = path.with_name(f".{path.name}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    return dest
+
+
+def materialize(store: Store, name: str, dest: Path) -> Path:
+    """Write participant ``name``'s stored kit to ``dest`` (see write_kit) and return ``dest``."""
+    return write_kit(decode_kit(store.get_kit(name)), dest)
+
+
+def _mkdir(path: Path) -> None:
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
