@@ -79,7 +79,9 @@ def run(
         bundle = load_bundle(files)
     except SpecError as error:
         _fail(str(error), 2)
-    target = out or Path("runs") / (bundle.jobs[0].metadata.name if bundle.jobs else bundle.project.metadata.name)
+    target = out or Path("runs") / (
+        bundle.jobs[0].metadata.name if bundle.jobs else bundle.project.metadata.name
+    )
     options = RunOptions(
         out=target,
         workspace=workspace,
@@ -99,11 +101,88 @@ def run(
 
 
 @app.command()
+def kits(
+    files: Annotated[list[Path], typer.Argument(help="The FLProject file (jobs in it are ignored).")],
+    workspace: Annotated[
+        Path | None, typer.Option(help="Kit workspace (default: ~/.local/state/flarekube/<project>).")
+    ] = None,
+    reissue_kits: Annotated[
+        bool, typer.Option(help="Re-issue kits when the server's name or ports changed (same root CA).")
+    ] = False,
+    new_root_ca: Annotated[
+        bool,
+        typer.Option(
+            help="Create a NEW root CA (project renamed or CA state lost). Every issued kit stops working."
+        ),
+    ] = False,
+) -> None:
+    """Issue the project's startup kits for `flarekube run` (only what is missing) and show them.
+
+    Kits already issued are kept byte for byte; the root CA is never replaced without --new-root-ca.
+    """
+    from rich.table import Table
+
+    from flarekube.local.federation import issue_kits
+    from flarekube.local.workspace import PortInUse, Workspace, default_root
+    from flarekube.provisioning import KitStoreRefusal
+
+    try:
+        bundle = load_bundle(files)
+    except SpecError as error:
+        _fail(str(error), 2)
+    project = bundle.project
+    ws = Workspace(workspace or default_root(project.project_name))
+    try:
+        report = issue_kits(project, ws, reissue_kits=reissue_kits, new_root_ca=new_root_ca)
+    except KitStoreRefusal as error:
+        _fail(f"kits not issued: {error}", 3)
+    except PortInUse as error:
+        _fail(str(error))
+    table = Table(
+        title=f"{project.project_name}: kits in {ws.kits} (root CA sha256 {report.ca_fingerprint[:16]}…)"
+    )
+    for column in ("participant", "this run", "certificate expires"):
+        table.add_column(column)
+    state = {**dict.fromkeys(report.kept, "kept"), **dict.fromkeys(report.issued, "[green]issued")}
+    for name in sorted(report.cert_expiry):
+        table.add_row(name, state.get(name, ""), f"{report.cert_expiry[name]:%Y-%m-%d}")
+    for name in report.removed:
+        table.add_row(name, "[yellow]removed", "")
+    console.print(table)
+    console.print(
+        f"root CA expires {report.ca_expires:%Y-%m-%d}" + (" (created now)" if report.ca_created else "")
+    )
+
+
+@app.command()
+def crds(
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for the CRD files (default: the chart's crds/ folder).")
+    ] = None,
+    check: Annotated[bool, typer.Option("--check", help="Only report whether the files drifted.")] = False,
+) -> None:
+    """Render the FLProject and FLJob CRDs from the API models into the Helm chart."""
+    from flarekube import crd
+
+    folder = out or crd.CHART_CRDS
+    if check:
+        stale = crd.drift(folder)
+        if stale:
+            _fail(f"{', '.join(stale)} in {folder} drifted from the models; run: {crd.REGENERATE}")
+        console.print(f"[green]up to date[/] {folder}")
+        return
+    for path in crd.write(folder):
+        console.print(f"wrote {path}")
+
+
+@app.command()
 def version() -> None:
     """Print flarekube's and NVFlare's versions."""
     from importlib.metadata import version as dist_version
 
-    console.print(f"flarekube {dist_version('flarekube')}, nvflare {dist_version('nvflare')}, python {sys.version.split()[0]}")
+    console.print(
+        f"flarekube {dist_version('flarekube')}, nvflare {dist_version('nvflare')}, python {sys.version.split()[0]}"
+    )
 
 
 def main() -> None:  # pragma: no cover - console script entry

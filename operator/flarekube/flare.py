@@ -48,7 +48,9 @@ def connect(admin_kit: Path, username: str, timeout: float = 60.0) -> Session:
         except Exception as err:  # the Flare API raises bare Exceptions while the server starts
             last = err
             time.sleep(1.0)
-    raise FederationUnavailable(f"the NVFlare server did not accept the admin session in {timeout:.0f}s: {last}")
+    raise FederationUnavailable(
+        f"the NVFlare server did not accept the admin session in {timeout:.0f}s: {last}"
+    )
 
 
 @contextlib.contextmanager

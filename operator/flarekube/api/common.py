@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from pydantic.alias_generators import to_camel
 
 from flarekube.api.types import DNSLabel, Quantity
@@ -22,6 +22,25 @@ class SpecModel(BaseModel):
         frozen=True,
         validate_default=True,
     )
+
+
+def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, JsonValue]:
+    """One `x-kubernetes-validations` entry: the API server evaluates it, the CRD carries it.
+
+    `field_path` makes the API server's message name the field (e.g. `.minSites`), not the object.
+    """
+    out: dict[str, JsonValue] = {"rule": rule, "message": message}
+    if field_path:
+        out["fieldPath"] = field_path
+    return out
+
+
+def spec_config(*rules: dict[str, JsonValue], **overrides: object) -> ConfigDict:
+    """SpecModel's config plus CEL rules for the generated CRD (pydantic checks the same in a validator)."""
+    config: dict[str, object] = {**SpecModel.model_config, **overrides}
+    if rules:
+        config["json_schema_extra"] = {"x-kubernetes-validations": list(rules)}
+    return ConfigDict(**config)  # type: ignore[typeddict-item]
 
 
 class ObjectMeta(BaseModel):

@@ -58,5 +58,27 @@ def describe(error: ErrorDetails) -> str:
     return f"{path}: {message}" if path else message
 
 
+# pydantic reports a failed `str | int | float | bool` once per member, tagged with the member's name.
+_SCALAR_TAGS = {"str": "a string", "int": "an integer", "float": "a number", "bool": "a boolean"}
+
+
 def problems_of(error: ValidationError) -> list[str]:
-    return [describe(e) for e in error.errors(include_url=False)]
+    lines: list[str | tuple[int | str, ...]] = []  # a tuple stands for a failed scalar union at that loc
+    unions: dict[tuple[int | str, ...], tuple[object, list[str]]] = {}
+    for e in error.errors(include_url=False):
+        loc, tag = tuple(e["loc"][:-1]), e["loc"][-1] if e["loc"] else None
+        if isinstance(tag, str) and tag in _SCALAR_TAGS:
+            if loc not in unions:  # one line per field, where its first member error was
+                unions[loc] = (e.get("input"), [])
+                lines.append(loc)
+            unions[loc][1].append(_SCALAR_TAGS[tag])
+        else:
+            lines.append(describe(e))
+    out: list[str] = []
+    for line in lines:
+        if isinstance(line, tuple):
+            value, kinds = unions[line]
+            either = ", ".join(kinds[:-1]) + f" or {kinds[-1]}" if len(kinds) > 1 else kinds[0]
+            line = f"{field_path(line)}: {_short(value)} must be {either}"
+        out.append(line)
+    return out

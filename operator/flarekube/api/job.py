@@ -10,8 +10,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from flarekube.api.common import GROUP_VERSION, ObjectMeta, SpecModel
-from flarekube.api.project import _cel
+from flarekube.api.common import ObjectMeta, SpecModel, cel, spec_config
 from flarekube.api.types import DNSLabel
 
 Scalar = str | int | float | bool
@@ -22,15 +21,13 @@ AlgorithmName = Literal["fedavg"]
 class JobFolderSource(SpecModel):
     """A user's NVFlare job folder (e.g. written by FedJob.export_job). Exactly one source."""
 
-    model_config = SpecModel.model_config | {
-        "json_schema_extra": {
-            "x-kubernetes-validations": [
-                _cel("has(self.path) != has(self.configMap)", "exactly one of path or configMap must be set")
-            ]
-        }
-    }
+    model_config = spec_config(
+        cel("has(self.path) != has(self.configMap)", "exactly one of path or configMap must be set")
+    )
 
-    path: str | None = Field(default=None, min_length=1, description="A folder on this machine (flarekube run).")
+    path: str | None = Field(
+        default=None, min_length=1, description="A folder on this machine (flarekube run)."
+    )
     config_map: DNSLabel | None = Field(default=None, description="A ConfigMap holding the folder (cluster).")
 
     @model_validator(mode="after")
@@ -41,16 +38,12 @@ class JobFolderSource(SpecModel):
 
 
 class WorkloadSpec(SpecModel):
-    model_config = SpecModel.model_config | {
-        "json_schema_extra": {
-            "x-kubernetes-validations": [
-                _cel(
-                    "(self.kind == 'jobFolder') == has(self.jobFolder)",
-                    "jobFolder must be set exactly when kind is jobFolder",
-                )
-            ]
-        }
-    }
+    model_config = spec_config(
+        cel(
+            "(self.kind == 'jobFolder') == has(self.jobFolder)",
+            "jobFolder must be set exactly when kind is jobFolder",
+        )
+    )
 
     kind: WorkloadKind
     job_folder: JobFolderSource | None = None
@@ -92,29 +85,33 @@ class FaultTolerance(SpecModel):
 
 
 class FLJobSpec(SpecModel):
-    model_config = SpecModel.model_config | {
-        "json_schema_extra": {
-            "x-kubernetes-validations": [
-                _cel("!has(self.sites) || self.minSites <= size(self.sites)", "minSites must be <= size(sites)"),
-                _cel(
-                    "!has(self.sites) || self.sites.all(s, self.sites.exists_one(t, t == s))",
-                    "sites must be unique",
-                ),
-                _cel(
-                    "!has(self.faultTolerance) || !has(self.faultTolerance.minResponses) || "
-                    "self.faultTolerance.minResponses <= self.minSites",
-                    "faultTolerance.minResponses must be <= minSites",
-                ),
-            ]
-        }
-    }
+    model_config = spec_config(
+        cel(
+            "!has(self.sites) || self.minSites <= size(self.sites)",
+            "minSites must be <= size(sites)",
+            ".minSites",
+        ),
+        cel(
+            "!has(self.sites) || self.sites.all(s, self.sites.exists_one(t, t == s))",
+            "sites must be unique",
+            ".sites",
+        ),
+        cel(
+            "!has(self.faultTolerance) || !has(self.faultTolerance.minResponses) || "
+            "self.faultTolerance.minResponses <= self.minSites",
+            "faultTolerance.minResponses must be <= minSites",
+            ".faultTolerance.minResponses",
+        ),
+    )
 
     project_ref: DNSLabel
     workload: WorkloadSpec
     algorithm: AlgorithmSpec = Field(default_factory=AlgorithmSpec)
     rounds: int = Field(ge=1, le=10000)
     min_sites: int = Field(default=1, ge=1, le=200)
-    sites: list[DNSLabel] | None = Field(default=None, min_length=1, description="Default: every site.")
+    sites: list[DNSLabel] | None = Field(
+        default=None, min_length=1, max_length=200, description="Default: every site."
+    )
     data: dict[str, SiteData] = Field(default_factory=dict)
     fault_tolerance: FaultTolerance = Field(default_factory=FaultTolerance)
     timeout_seconds: int = Field(default=3600, ge=10, le=7 * 86400, description="Abort the job after this.")
@@ -136,9 +133,9 @@ class FLJobSpec(SpecModel):
 class FLJob(SpecModel):
     """A training run: apiVersion flarekube.io/v1alpha1, kind FLJob."""
 
-    model_config = SpecModel.model_config | {"alias_generator": None}
+    model_config = spec_config(alias_generator=None)
 
-    api_version: Literal["flarekube.io/v1alpha1"] = Field(default=GROUP_VERSION, alias="apiVersion")
+    api_version: Literal["flarekube.io/v1alpha1"] = Field(default="flarekube.io/v1alpha1", alias="apiVersion")
     kind: Literal["FLJob"] = "FLJob"
     metadata: ObjectMeta
     spec: FLJobSpec

@@ -11,14 +11,27 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from flarekube.api.common import GROUP_VERSION, ObjectMeta, Resources, SpecModel
+from flarekube.api.common import ObjectMeta, Resources, SpecModel, cel, spec_config
 from flarekube.api.types import DNSLabel, DNSName, Email, OrgName
 
 DEFAULT_IMAGE = "flarekube/runtime:0.1.0"
 
 
-def _cel(rule: str, message: str) -> dict[str, str]:
-    return {"rule": rule, "message": message}
+# Transition rules (they compare with `oldSelf`) exist only in the CRD: pydantic validates one
+# document and never sees the previous version, so on the CLI side these are deliberately no-ops. The
+# operator's second line of defence is the kit store, which refuses to re-issue for a changed identity.
+PROJECT_NAME_IMMUTABLE = cel(
+    "(has(self.spec.projectName) ? self.spec.projectName : self.metadata.name) == "
+    "(has(oldSelf.spec.projectName) ? oldSelf.spec.projectName : oldSelf.metadata.name)",
+    "projectName is immutable: the root CA and every kit were issued for it",
+    ".spec.projectName",
+)
+SERVER_HOST_IMMUTABLE = cel(
+    "has(self.host) == has(oldSelf.host) && (!has(self.host) || self.host == oldSelf.host)",
+    "host is immutable: it is the server's TLS identity in every issued kit",
+    ".host",
+)
+SERVER_ORG_IMMUTABLE = cel("self == oldSelf", "org is immutable: it is part of the server's certificate")
 
 
 class HostPathSource(SpecModel):
@@ -27,22 +40,20 @@ class HostPathSource(SpecModel):
 
 class PVCSource(SpecModel):
     claim_name: DNSLabel
-    sub_path: str | None = Field(default=None, pattern=r"^[^/]", description="Relative path inside the claim.")
+    sub_path: str | None = Field(
+        default=None, pattern=r"^[^/]", description="Relative path inside the claim."
+    )
 
 
 class DataSource(SpecModel):
     """Where a site's data lives. Exactly one of the three; the site sees it read-only at /data."""
 
-    model_config = SpecModel.model_config | {
-        "json_schema_extra": {
-            "x-kubernetes-validations": [
-                _cel(
-                    "[has(self.localPath), has(self.hostPath), has(self.pvc)].filter(x, x).size() == 1",
-                    "exactly one of localPath, hostPath or pvc must be set",
-                )
-            ]
-        }
-    }
+    model_config = spec_config(
+        cel(
+            "[has(self.localPath), has(self.hostPath), has(self.pvc)].filter(x, x).size() == 1",
+            "exactly one of localPath, hostPath or pvc must be set",
+        )
+    )
 
     local_path: str | None = Field(
         default=None, min_length=1, description="A folder on this machine (flarekube run only)."
@@ -65,6 +76,8 @@ class PrivacyPolicy(SpecModel):
 
 
 class ServerSpec(SpecModel):
+    model_config = spec_config(SERVER_HOST_IMMUTABLE)
+
     name: DNSLabel = Field(default="server", description="Name of the server's objects (Service, pod).")
     host: DNSName | None = Field(
         default=None,
@@ -73,7 +86,9 @@ class ServerSpec(SpecModel):
             "cluster, `localhost` with flarekube run."
         ),
     )
-    org: OrgName = "flarekube"
+    org: OrgName = Field(
+        default="flarekube", json_schema_extra={"x-kubernetes-validations": [SERVER_ORG_IMMUTABLE]}
+    )
     fl_port: int = Field(default=8002, ge=1024, le=65535)
     admin_port: int = Field(default=8003, ge=1024, le=65535)
     resources: Resources = Field(default_factory=Resources)
@@ -96,17 +111,23 @@ class AdminSpec(SpecModel):
 
 
 class FLProjectSpec(SpecModel):
-    model_config = SpecModel.model_config | {
-        "json_schema_extra": {
-            "x-kubernetes-validations": [
-                _cel(
-                    "self.sites.all(a, self.sites.exists_one(b, b.name == a.name))",
-                    "site names must be unique",
-                ),
-                _cel("!self.sites.exists(s, s.name == self.server.name)", "server.name must not be a site name"),
-            ]
-        }
-    }
+    model_config = spec_config(
+        cel(
+            "self.sites.all(a, self.sites.exists_one(b, b.name == a.name))",
+            "site names must be unique",
+            ".sites",
+        ),
+        cel(
+            "!self.sites.exists(s, s.name == self.server.name)",
+            "server.name must not be a site name",
+            ".server.name",
+        ),
+        cel(
+            "!has(self.admins) || self.admins.all(a, self.admins.exists_one(b, b.email == a.email))",
+            "admin e-mails must be unique",
+            ".admins",
+        ),
+    )
 
     project_name: DNSLabel | None = Field(
         default=None,
@@ -150,9 +171,9 @@ class FLProjectSpec(SpecModel):
 class FLProject(SpecModel):
     """The federation: apiVersion flarekube.io/v1alpha1, kind FLProject."""
 
-    model_config = SpecModel.model_config | {"alias_generator": None}
+    model_config = spec_config(PROJECT_NAME_IMMUTABLE, alias_generator=None)
 
-    api_version: Literal["flarekube.io/v1alpha1"] = Field(default=GROUP_VERSION, alias="apiVersion")
+    api_version: Literal["flarekube.io/v1alpha1"] = Field(default="flarekube.io/v1alpha1", alias="apiVersion")
     kind: Literal["FLProject"] = "FLProject"
     metadata: ObjectMeta
     spec: FLProjectSpec

@@ -35,8 +35,10 @@ def _dns_subdomain(value: str) -> str:
 
 
 def _org(value: str) -> str:
-    if not re.fullmatch(NVFLARE_ORG, value):
-        raise ValueError(f'"{value}" is not a valid NVFlare organisation name (letters, digits and "_" only)')
+    if len(value) > 63 or not re.fullmatch(NVFLARE_ORG, value):
+        raise ValueError(
+            f'"{value}" is not a valid NVFlare organisation name (letters, digits and "_", at most 63)'
+        )
     return value
 
 

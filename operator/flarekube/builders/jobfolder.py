@@ -94,18 +94,47 @@ def build_job_folder(job: FLJob, dest: Path, sites: Mapping[str, SiteInputs]) ->
         key_metric="val_auc",
         key_metric_mode="max",
     )
-    recipe.set_per_site_config({name: {"train_args": train_args(job, inputs)} for name, inputs in sites.items()})
+    recipe.set_per_site_config(
+        {name: {"train_args": train_args(job, inputs)} for name, inputs in sites.items()}
+    )
     dest.mkdir(parents=True, exist_ok=True)
     recipe.export(str(dest))
     folder = dest / job.metadata.name
     if not (folder / "meta.json").is_file():
         raise JobFolderError(f"NVFlare did not write {folder}/meta.json")
+    apply_fault_tolerance(folder, job)
     return folder
+
+
+FEDAVG = "nvflare.app_common.workflows.fedavg.FedAvg"
+TOLERANT_FEDAVG = "flarekube_workloads.controllers.FaultTolerantFedAvg"
+
+
+def apply_fault_tolerance(folder: Path, job: FLJob) -> None:
+    """Swap the recipe's FedAvg for its fault-tolerant subclass (same arguments plus spec.faultTolerance).
+
+    Done on the exported config rather than through the recipe: the recipe has no knob for a round's
+    minimum responses, and the subclass also reports round progress to the operator (show_stats).
+    """
+    config = folder / "app_server" / "config" / "config_fed_server.json"
+    if not config.is_file():
+        raise JobFolderError(f"NVFlare did not write {config}")
+    data = json.loads(config.read_text())
+    ft = job.spec.fault_tolerance
+    for workflow in data.get("workflows", []):
+        if workflow.get("path") == FEDAVG:
+            workflow["path"] = TOLERANT_FEDAVG
+            workflow.setdefault("args", {}).update(
+                {"min_responses": ft.min_responses or 0, "round_timeout": ft.round_timeout_seconds}
+            )
+    config.write_text(json.dumps(data, indent=4))
 
 
 def copy_user_job_folder(job: FLJob, dest: Path) -> Path:
     source = job.spec.workload.job_folder
-    assert source is not None and source.path is not None, "a ConfigMap job folder is unpacked by the operator"
+    assert source is not None and source.path is not None, (
+        "a ConfigMap job folder is unpacked by the operator"
+    )
     src = Path(source.path)
     validate_job_folder(src)
     target = dest / src.name

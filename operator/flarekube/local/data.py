@@ -38,7 +38,9 @@ def resolve_site_inputs(
             continue
         if source.local_path is None:
             problems.append(
-                DataProblem(name, "flarekube run needs spec.sites[].data.localPath (hostPath/pvc are cluster-only)")
+                DataProblem(
+                    name, "flarekube run needs spec.sites[].data.localPath (hostPath/pvc are cluster-only)"
+                )
             )
             continue
         folder = (base_dir / source.local_path).resolve()
@@ -48,7 +50,10 @@ def resolve_site_inputs(
         files = job.spec.data.get(name, SiteData())
         defaults = DEFAULT_FILES.get(job.spec.workload.kind)
         if defaults is not None:
-            for label, given, default in (("train", files.train, defaults[0]), ("test", files.test, defaults[1])):
+            for label, given, default in (
+                ("train", files.train, defaults[0]),
+                ("test", files.test, defaults[1]),
+            ):
                 path = folder / (given or default).replace("{site}", name)
                 if not path.is_file():
                     problems.append(DataProblem(name, f"{label} file {path} does not exist"))

@@ -21,6 +21,7 @@ from flarekube.local.workspace import Workspace
 from flarekube.provisioning import KitReport, LocalKitStore, ensure_kits, materialize
 
 LOCAL_SERVER_HOST = "localhost"  # a loopback TLS identity: NVFlare then binds 127.0.0.1 only
+ADMIN_CONNECT_TIMEOUT = 60.0  # the server alone; sites get the caller's connect_timeout
 
 
 class FederationError(RuntimeError):
@@ -72,28 +73,34 @@ def running(
             site_ws = materialize(store, name, ws.participant(name))
             supervisor.start(name, site_ws, ws.logs / f"{name}.log", env=site_env(name))
         admin_kit = materialize(store, admin, ws.participant("admin"))
+        deadline = time.monotonic() + connect_timeout  # counted from the sites' start
         try:
-            session = flare.connect(admin_kit, admin, timeout=connect_timeout)
+            session = flare.connect(admin_kit, admin, timeout=ADMIN_CONNECT_TIMEOUT)
         except flare.FederationUnavailable as err:
             raise FederationError(_with_tail(str(err), supervisor, "server")) from None
         try:
-            _wait_connected(session, supervisor, sites, connect_timeout)
+            _wait_connected(session, supervisor, sites, deadline, connect_timeout)
             yield LocalFederation(ws, supervisor, admin, admin_kit, session, sites)
         finally:
             session.close()
 
 
-def _wait_connected(session: Session, supervisor: Supervisor, sites: list[str], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
+def _wait_connected(
+    session: Session, supervisor: Supervisor, sites: list[str], deadline: float, timeout: float
+) -> None:
     missing = set(sites)
-    while time.monotonic() < deadline:
+    while True:
         dead = supervisor.dead()
         if dead:
             first = dead[0]
-            raise FederationError(_with_tail(f"{first.name} exited before the federation was up", supervisor, first.name))
+            raise FederationError(
+                _with_tail(f"{first.name} exited before the federation was up", supervisor, first.name)
+            )
         missing = set(sites) - flare.connected_sites(session)
         if not missing:
             return
+        if time.monotonic() >= deadline:
+            break
         time.sleep(0.5)
     name = sorted(missing)[0]
     raise FederationError(

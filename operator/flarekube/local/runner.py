@@ -60,7 +60,9 @@ def run(bundle: Bundle, options: RunOptions, console: Console) -> list[JobResult
     for job in bundle.jobs:
         inputs, problems = resolve_site_inputs(project, job, job_sites(job, all_sites), bundle.base_dir)
         if problems:
-            raise RunError("data check failed before anything started:\n" + "\n".join(f"  {p}" for p in problems))
+            raise RunError(
+                "data check failed before anything started:\n" + "\n".join(f"  {p}" for p in problems)
+            )
         plan.append((job, inputs))
     sites = sorted({s for job, _ in plan for s in job_sites(job, all_sites)}, key=all_sites.index)
 
@@ -153,8 +155,15 @@ def _report(
         summary["global_model"] = str(out / "global_model.pt")
     outputs.write_metrics_csv(samples, out / "metrics.csv")
     if samples:
-        outputs.write_plot(samples, sites, f"{job.metadata.name}: {job.spec.algorithm.name}", out / "plot.png")
-    if state.succeeded and model is not None and options.compare and job.spec.workload.kind == "clinical-tabular":
+        outputs.write_plot(
+            samples, sites, f"{job.metadata.name}: {job.spec.algorithm.name}", out / "plot.png"
+        )
+    if (
+        state.succeeded
+        and model is not None
+        and options.compare
+        and job.spec.workload.kind == "clinical-tabular"
+    ):
         w = job.spec.workload
         comparison = compare_tabular(
             model, inputs, job.spec.rounds * w.local_epochs, w.learning_rate, w.batch_size, job.spec.seed

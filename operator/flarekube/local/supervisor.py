@@ -43,7 +43,9 @@ class Supervisor:
     stop_timeout: float = 10.0
     participants: dict[str, Participant] = field(default_factory=dict)
 
-    def start(self, name: str, workspace: Path, log: Path, env: Mapping[str, str] | None = None) -> Participant:
+    def start(
+        self, name: str, workspace: Path, log: Path, env: Mapping[str, str] | None = None
+    ) -> Participant:
         script = workspace / "startup" / "sub_start.sh"
         if not script.is_file():
             raise FileNotFoundError(f"{name}: no startup kit at {workspace} (missing startup/sub_start.sh)")

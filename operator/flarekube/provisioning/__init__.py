@@ -7,6 +7,7 @@ Usage::
     materialize(store, "site-1", workspace)         # a runnable 0700 NVFlare workspace
 """
 
+from .codec import KitFile, decode_kit, encode_kit, kit_layout
 from .inputs import AdminIdentity, ClientIdentity, ProvisioningInputs, ServerIdentity
 from .issue import ProvisioningError, issue_kits
 from .kits import KitReport, ensure_kits, load_state, materialize, write_kit
@@ -23,6 +24,7 @@ __all__ = [
     "CorruptState",
     "IssuedFor",
     "Kit",
+    "KitFile",
     "KitPlan",
     "KitReport",
     "KitStoreRefusal",
@@ -33,8 +35,11 @@ __all__ = [
     "ServerIdentity",
     "Store",
     "StoredState",
+    "decode_kit",
+    "encode_kit",
     "ensure_kits",
     "issue_kits",
+    "kit_layout",
     "load_state",
     "materialize",
     "plan",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TypeVar
 
 from .model import CAState, CorruptState, IssuedFor, Kit, cert_fingerprint
@@ -76,6 +77,26 @@ def decode_kit(blobs: Blobs) -> Kit:
     if not all(isinstance(d, str) and _safe_relpath(d) for d in dirs):
         raise CorruptState(f"kit {issued_for.name!r}: unsafe directory in manifest")
     return Kit(issued_for, files, frozenset(executables), frozenset(dirs))
+
+
+@dataclass(frozen=True)
+class KitFile:
+    key: str  # blob / Secret data key
+    path: str  # path inside the kit directory
+    mode: int  # 0o700 for scripts, 0o600 otherwise
+
+
+def kit_layout(blobs: Blobs) -> list[KitFile]:
+    """Where each blob goes in a runnable kit: exactly a Secret volume's ``items`` (key, path, mode).
+
+    Mounting a kit Secret with these items yields the NVFlare workspace layout without copying.
+    """
+    manifest = _manifest(blobs, KIT_MANIFEST, "kit")
+    decode_kit(blobs)  # validates paths and presence of every file
+    return [
+        KitFile(e["key"], e["path"], 0o700 if e.get("exec") is True else 0o600)
+        for e in _field(manifest, "files", list)
+    ]
 
 
 def kit_record(blobs: Blobs) -> tuple[IssuedFor, str]:

@@ -81,12 +81,14 @@ def ensure_kits(
             inputs, None if p.create_root_ca else ca, names, root_ca_valid_days=root_ca_valid_days
         )
         ca, issued = result.ca, result.kits
-    assert ca is not None  # a plan without a CA always issues at least the server
+    if ca is None:  # cannot happen: a plan without a CA issues at least the server
+        raise RuntimeError("no root CA after planning")
     if p.create_root_ca:
-        store.put_ca(encode_ca(ca))
+        something_stored = state.ca is not None or state.ca_error is not None
+        store.put_ca(encode_ca(ca), replace=something_stored)
         log.info("created root CA for project %r (sha256 %s)", inputs.project, ca.fingerprint)
     for kit in issued:
-        store.put_kit(kit.name, encode_kit(kit))
+        store.put_kit(kit.name, encode_kit(kit), replace=kit.name in state.kits)
     for planned in p.issue:
         log.info("issued kit %r (%s): %s", planned.record.name, planned.record.kind, planned.reason)
     for name in p.remove:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Literal
@@ -98,6 +99,9 @@ def _int(value: object) -> int:
     return value
 
 
+_PROJECT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+
+
 def check_inputs(inputs: ProvisioningInputs) -> None:
     """Raise ValueError naming the field for anything NVFlare's provisioner would reject.
 
@@ -105,7 +109,9 @@ def check_inputs(inputs: ProvisioningInputs) -> None:
     pattern is ``[A-Za-z0-9_]+``: no hyphens or dots, unlike a DNS label.
     """
     s = inputs.server
-    checks = [("project", inputs.project, "simple_name"), ("server.name", s.name, "server")]
+    if not _PROJECT.match(inputs.project):
+        raise ValueError(f"project: {inputs.project!r} must match {_PROJECT.pattern} (it names the root CA)")
+    checks = [("server.name", s.name, "server")]
     checks.append(("server.org", s.org, "org"))
     for i, c in enumerate(inputs.clients):
         checks += [(f"clients[{i}].name", c.name, "client"), (f"clients[{i}].org", c.org, "org")]

@@ -90,10 +90,11 @@ def plan(
 
 def _why_new_root(inputs: ProvisioningInputs, stored: StoredState, now: datetime.datetime) -> list[str]:
     if stored.ca is None:
-        if not stored.kits:
-            return []
-        what = f"is unusable ({stored.ca_error})" if stored.ca_error else "is missing"
-        return [f"the root CA state {what}, but {len(stored.kits)} issued kit(s) exist"]
+        if stored.ca_error:  # something was stored: replacing it is never silent, kits or not
+            return [f"the stored root CA state is unusable ({stored.ca_error})"]
+        if stored.kits:
+            return [f"the root CA state is missing, but {len(stored.kits)} issued kit(s) exist"]
+        return []
     reasons = []
     if stored.ca.project != inputs.project:
         reasons.append(

@@ -22,8 +22,9 @@ class Store(Protocol):
     def get_ca(self) -> Blobs | None:
         """The CA blob set, or None when none was ever stored."""
 
-    def put_ca(self, blobs: Blobs) -> None:
-        """Store (or replace) the CA blob set atomically."""
+    def put_ca(self, blobs: Blobs, *, replace: bool) -> None:
+        """Store the CA blob set atomically. With ``replace`` False it must not exist yet: raise
+        FileExistsError instead (a Secret create answered 409), so two racing writers never both win."""
 
     def kit_names(self) -> frozenset[str]:
         """Names of the participants that have a stored kit."""
@@ -31,8 +32,9 @@ class Store(Protocol):
     def get_kit(self, name: str) -> Blobs:
         """A stored kit's blob set; KeyError when there is none."""
 
-    def put_kit(self, name: str, blobs: Blobs) -> None:
-        """Store (or replace) one kit atomically: readers see the old set or the new one, never a mix."""
+    def put_kit(self, name: str, blobs: Blobs, *, replace: bool) -> None:
+        """Store one kit atomically (readers see the old set or the new one, never a mix); with
+        ``replace`` False it must not exist yet (FileExistsError otherwise)."""
 
     def delete_kit(self, name: str) -> None:
         """Delete one kit; a missing kit is not an error."""
@@ -63,8 +65,8 @@ class LocalKitStore:
     def get_ca(self) -> Blobs | None:
         return _read_dir(self.root / "ca") if (self.root / "ca").is_dir() else None
 
-    def put_ca(self, blobs: Blobs) -> None:
-        self._replace_dir(self.root / "ca", blobs)
+    def put_ca(self, blobs: Blobs, *, replace: bool) -> None:
+        self._put_dir(self.root / "ca", blobs, replace)
 
     def kit_names(self) -> frozenset[str]:
         return frozenset(p.name for p in self._kits.iterdir() if p.is_dir())
@@ -75,8 +77,8 @@ class LocalKitStore:
             raise KeyError(name)
         return _read_dir(path)
 
-    def put_kit(self, name: str, blobs: Blobs) -> None:
-        self._replace_dir(self._kit_dir(name), blobs)
+    def put_kit(self, name: str, blobs: Blobs, *, replace: bool) -> None:
+        self._put_dir(self._kit_dir(name), blobs, replace)
 
     def delete_kit(self, name: str) -> None:
         path = self._kit_dir(name)
@@ -90,7 +92,7 @@ class LocalKitStore:
             raise ValueError(f"not a usable participant name for a kit directory: {name!r}")
         return self._kits / name
 
-    def _replace_dir(self, dest: Path, blobs: Blobs) -> None:
+    def _put_dir(self, dest: Path, blobs: Blobs, replace: bool) -> None:
         new = Path(tempfile.mkdtemp(prefix="new-", dir=self._staging))  # mkdtemp: 0700
         for key, data in blobs.items():
             if not key or "/" in key or key.startswith("."):
@@ -98,10 +100,16 @@ class LocalKitStore:
             _write_file(new / key, data)
         _fsync_dir(new)
         old = None
-        if dest.exists():
+        if replace and dest.exists():
             old = self._staging / f"old-{uuid.uuid4().hex}"
             os.rename(dest, old)
-        os.rename(new, dest)
+        try:
+            os.rename(new, dest)  # fails when dest exists and is not empty: create-only when not replacing
+        except OSError as e:
+            shutil.rmtree(new)
+            if dest.exists():
+                raise FileExistsError(f"{dest} already exists (written concurrently?)") from e
+            raise
         _fsync_dir(dest.parent)
         if old is not None:
             shutil.rmtree(old)

@@ -1,0 +1,74 @@
+"""A user's own NVFlare job folder, written by NVFlare's FedJob.export_job, runs unchanged."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.nvflare.conftest import job_doc, nvflare_processes, project_doc
+
+pytestmark = pytest.mark.nvflare
+
+# A user's Client API script with no flarekube import at all: a numpy "model" each site nudges.
+CLIENT_SCRIPT = """
+import numpy as np
+import nvflare.client as flare
+from nvflare.app_common.abstract.fl_model import FLModel
+
+flare.init()
+site = flare.get_site_name()
+while flare.is_running():
+    model = flare.receive()
+    w = np.asarray(model.params["w"], dtype=np.float32)
+    target = np.full_like(w, 1.0)
+    w = w + 0.5 * (target - w)
+    flare.send(FLModel(params={"w": w}, metrics={"distance": float(np.abs(target - w).mean())},
+                       meta={"NUM_STEPS_CURRENT_ROUND": 1}))
+"""
+
+
+def export_user_job(root: Path, rounds: int, sites: int) -> Path:
+    from nvflare.app_common.workflows.fedavg import FedAvg
+    from nvflare.job_config.api import FedJob
+    from nvflare.job_config.script_runner import ScriptRunner
+
+    script = root / "user_train.py"
+    script.write_text(CLIENT_SCRIPT)
+    job = FedJob(name="user-job", min_clients=sites)
+    job.to_server(
+        FedAvg(
+            num_clients=sites, num_rounds=rounds, model={"w": [0.0] * 4}, save_filename="FL_global_model.pt"
+        )
+    )
+    job.to_clients(ScriptRunner(script=str(script), script_args=""))
+    job.export_job(str(root / "exported"))
+    return root / "exported" / "user-job"
+
+
+def _digest(folder: Path) -> str:
+    h = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        h.update(str(path.relative_to(folder)).encode() + path.read_bytes())
+    return h.hexdigest()
+
+
+def test_exported_fedjob_runs_unchanged(run_flarekube, tmp_path: Path) -> None:
+    folder = export_user_job(tmp_path, rounds=2, sites=2)
+    before = _digest(folder)
+    assert json.loads((folder / "meta.json").read_text())["name"] == "user-job"
+
+    project = project_doc("userjob", 2)
+    for site in project["spec"]["sites"]:
+        del site["data"]  # the user's script brings its own data handling
+    job = job_doc("user-job", "userjob", 2, 2, {"kind": "jobFolder", "jobFolder": {"path": str(folder)}})
+    result = run_flarekube(project, job)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert _digest(folder) == before, "flarekube must not modify the user's job folder"
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["status"] == "FINISHED:COMPLETED"
+    assert (tmp_path / "out" / "global_model.pt").is_file()
+    assert nvflare_processes(str(tmp_path)) == []
