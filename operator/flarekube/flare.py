@@ -7,6 +7,7 @@ own `monitor_job` waits forever unless told otherwise.
 from __future__ import annotations
 
 import contextlib
+import io
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,7 +45,9 @@ def connect(admin_kit: Path, username: str, timeout: float = 60.0) -> Session:
     last: Exception | None = None
     while time.monotonic() < deadline:
         try:
-            return new_secure_session(username, str(admin_kit), timeout=min(10.0, timeout))
+            # NVFlare prints "Connecting to FLARE ..." on stdout; keep the CLI's output ours.
+            with contextlib.redirect_stdout(io.StringIO()):
+                return new_secure_session(username, str(admin_kit), timeout=min(10.0, timeout))
         except Exception as err:  # the Flare API raises bare Exceptions while the server starts
             last = err
             time.sleep(1.0)

@@ -121,6 +121,7 @@ def _run_job(
             state = flare.job_state(fed.session, job_id)
             view.update(read_samples(ws.metrics), state.status, flare.connected_sites(fed.session))
         view.update(read_samples(ws.metrics), state.status)
+    console.print()
     seconds = time.monotonic() - started
     return _report(fed, job, job_id, state, inputs, out, seconds, options, console)
 
