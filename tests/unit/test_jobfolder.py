@@ -1,0 +1,64 @@
+"""FLJob -> NVFlare job folder, built with NVFlare's own Recipe API (no federation needed)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+import pytest
+
+from flarekube.api import parse_document
+from flarekube.api.job import FLJob, SiteData
+from flarekube.builders.jobfolder import JobFolderError, SiteInputs, build_job_folder, train_args, validate_job_folder
+
+
+def _job(**workload: object) -> FLJob:
+    doc = {
+        "apiVersion": "flarekube.io/v1alpha1",
+        "kind": "FLJob",
+        "metadata": {"name": "tab"},
+        "spec": {
+            "projectRef": "p",
+            "workload": {"kind": "clinical-tabular", "localEpochs": 3, "learningRate": 0.01, **workload},
+            "rounds": 4,
+            "minSites": 2,
+            "seed": 7,
+        },
+    }
+    job = parse_document(doc)
+    assert isinstance(job, FLJob)
+    return job
+
+
+def test_train_args_carry_the_spec_and_the_sites_own_files() -> None:
+    args = shlex.split(
+        train_args(_job(params={"maxBatches": 5, "useAmp": True}), SiteInputs("/data", SiteData(train="a b.csv")))
+    )
+    pairs = dict(zip(args[::2], args[1::2], strict=True))
+    assert pairs == {
+        "--data-dir": "/data", "--local-epochs": "3", "--lr": "0.01", "--batch-size": "32", "--seed": "7",
+        "--train-file": "a b.csv", "--max-batches": "5", "--use-amp": "true",
+    }  # fmt: skip
+
+
+def test_builds_a_per_site_fedavg_job(tmp_path: Path) -> None:
+    sites = {"site-1": SiteInputs("/d1", SiteData()), "site-2": SiteInputs("/d2", SiteData(test="t.csv"))}
+    folder = build_job_folder(_job(), tmp_path, sites)
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["name"] == "tab" and meta["min_clients"] == 2
+    deployed = {site for targets in meta["deploy_map"].values() for site in targets}
+    assert {"server", "site-1", "site-2"} <= deployed
+    configs = {p.parent.parent.name: p.read_text() for p in folder.glob("*/config/config_fed_client.json")}
+    site2 = next(text for text in configs.values() if "/d2" in text)
+    assert "t.csv" in site2 and "/d1" not in site2
+    server = next(folder.glob("*/config/config_fed_server.json")).read_text()
+    assert '"num_rounds": 4' in server
+
+
+def test_a_user_folder_without_meta_json_is_named(tmp_path: Path) -> None:
+    with pytest.raises(JobFolderError, match=r"spec.workload.jobFolder.path: .* has no meta.json"):
+        validate_job_folder(tmp_path)
+    (tmp_path / "meta.json").write_text("{not json")
+    with pytest.raises(JobFolderError, match="is not valid JSON"):
+        validate_job_folder(tmp_path)
