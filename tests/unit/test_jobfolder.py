@@ -7,7 +7,6 @@ import shlex
 from pathlib import Path
 
 import pytest
-
 from flarekube.api import parse_document
 from flarekube.api.job import FLJob, SiteData
 from flarekube.builders.jobfolder import JobFolderError, SiteInputs, build_job_folder, train_args, validate_job_folder
@@ -62,3 +61,13 @@ def test_a_user_folder_without_meta_json_is_named(tmp_path: Path) -> None:
     (tmp_path / "meta.json").write_text("{not json")
     with pytest.raises(JobFolderError, match="is not valid JSON"):
         validate_job_folder(tmp_path)
+
+
+def test_the_client_script_is_named_relative_to_the_job(tmp_path: Path) -> None:
+    """A site pod installs flarekube elsewhere than the machine that built the job: no absolute paths."""
+    sites = {"site-1": SiteInputs("/data", SiteData()), "site-2": SiteInputs("/data", SiteData())}
+    folder = build_job_folder(_job(), tmp_path, sites)
+    for config in folder.glob("*/config/config_fed_client.json"):
+        executor = json.loads(config.read_text())["executors"][0]["executor"]["args"]
+        assert executor["task_script_path"] == "flarekube_client.py"
+        assert (config.parent.parent / "custom" / "flarekube_client.py").is_file()

@@ -11,6 +11,7 @@ import importlib.util
 import json
 import shlex
 import shutil
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,9 @@ CLIENT_MODULES = {
     "clinical-tabular": "flarekube_workloads.tabular.client",
     "chest-xray-cnn": "flarekube_workloads.xray.client",
 }
+
+
+CLIENT_SCRIPT_NAME = "flarekube_client.py"
 
 
 class JobFolderError(ValueError):
@@ -63,14 +67,12 @@ def train_args(job: FLJob, site: SiteInputs) -> str:
     return shlex.join(args)
 
 
-def _model_for(workload: str, params: Mapping[str, object]) -> object:
-    if workload == "clinical-tabular":
-        from flarekube_workloads.tabular.model import TabularNet
-
-        return TabularNet()
-    from flarekube_workloads.xray.model import ChestCNN
-
-    return ChestCNN()
+# The model as a class path, not an instance: NVFlare would copy an instance's module into the job's
+# custom/ folder, where a partial copy of flarekube_workloads shadows the installed package.
+MODELS: dict[str, dict[str, object]] = {
+    "clinical-tabular": {"class_path": "flarekube_workloads.tabular.model.TabularNet", "args": {"n_features": 62}},
+    "chest-xray-cnn": {"class_path": "flarekube_workloads.xray.model.ChestCNN", "args": {"num_classes": 14}},
+}
 
 
 def job_sites(job: FLJob, project_sites: list[str]) -> list[str]:
@@ -85,12 +87,16 @@ def build_job_folder(job: FLJob, dest: Path, sites: Mapping[str, SiteInputs]) ->
     from nvflare.app_opt.pt.recipes.fedavg import FedAvgRecipe
 
     workload = job.spec.workload.kind
+    # NVFlare names the script inside custom/ relative to the longest sys.path entry holding it, which
+    # differs between a venv, an editable install and an image; a private copy is always custom/<name>.
+    staging = Path(tempfile.mkdtemp(prefix="flarekube-script-"))
+    script = Path(shutil.copy2(client_script(workload), staging / CLIENT_SCRIPT_NAME))
     recipe = FedAvgRecipe(
         name=job.metadata.name,
-        model=_model_for(workload, job.spec.workload.params),
+        model=dict(MODELS[workload]),
         min_clients=job.spec.min_sites,
         num_rounds=job.spec.rounds,
-        train_script=str(client_script(workload)),
+        train_script=str(script),
         key_metric="val_auc",
         key_metric_mode="max",
     )
@@ -103,7 +109,17 @@ def build_job_folder(job: FLJob, dest: Path, sites: Mapping[str, SiteInputs]) ->
     if not (folder / "meta.json").is_file():
         raise JobFolderError(f"NVFlare did not write {folder}/meta.json")
     apply_fault_tolerance(folder, job)
+    _relative_script_paths(folder, script)
+    shutil.rmtree(staging, ignore_errors=True)
     return folder
+
+
+def _relative_script_paths(folder: Path, script: Path) -> None:
+    """The recipe records the script's absolute path on the machine that built the job; the sites run
+    the copy in the job's custom/ folder, so name it relative (a pod's install path differs)."""
+    for config in folder.glob("*/config/config_fed_client.json"):
+        text = config.read_text()
+        config.write_text(text.replace(json.dumps(str(script)), json.dumps(script.name)))
 
 
 FEDAVG = "nvflare.app_common.workflows.fedavg.FedAvg"
