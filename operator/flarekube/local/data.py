@@ -57,5 +57,15 @@ def resolve_site_inputs(
                 path = folder / (given or default).replace("{site}", name)
                 if not path.is_file():
                     problems.append(DataProblem(name, f"{label} file {path} does not exist"))
+        if job.spec.workload.kind == "chest-xray-cnn":
+            problems += _xray_layout_problems(name, folder, str(job.spec.workload.params.get("layout", "npz")))
         inputs[name] = SiteInputs(data_dir=str(folder), files=files)
     return inputs, problems
+
+
+def _xray_layout_problems(site: str, folder: Path, layout: str) -> list[DataProblem]:
+    if layout == "nih" and not (folder / "Data_Entry_2017.csv").is_file():
+        return [DataProblem(site, f"{folder} has no Data_Entry_2017.csv (NIH ChestX-ray14 layout)")]
+    if layout == "npz" and not any(folder.glob("*.npz")):
+        return [DataProblem(site, f"{folder} has no .npz file (MedMNIST ChestMNIST layout)")]
+    return []
