@@ -11,6 +11,7 @@ the result downloaded, then `shutdown all`. flarekube: `flarekube run` on the sa
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -84,12 +85,11 @@ def nvflare_project_yml(sites: int, fl_port: int, admin_port: int) -> dict:
 
 
 def run_native(docs: list[dict], work: Path, sites: int) -> float:
-    from nvflare.fuel.flare_api.flare_api import new_secure_session
-
     from flarekube.api import parse_document
     from flarekube.api.job import FLJob, SiteData
     from flarekube.builders.jobfolder import SiteInputs, build_job_folder
     from flarekube.local.ports import free_port
+    from nvflare.fuel.flare_api.flare_api import new_secure_session
 
     job = parse_document(docs[1])
     assert isinstance(job, FLJob)
@@ -104,8 +104,9 @@ def run_native(docs: list[dict], work: Path, sites: int) -> float:
     prod = sorted((work / "ws" / "benchnative").glob("prod_*"))[-1]
     procs = []
     for name in ["localhost"] + [f"site-{i}" for i in range(1, sites + 1)]:
-        procs.append(subprocess.Popen(["bash", str(prod / name / "startup" / "start.sh")], cwd=prod / name, env=env,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))  # fmt: skip
+        start = prod / name / "startup" / "start.sh"
+        procs.append(subprocess.Popen(["bash", str(start)], cwd=prod / name, env=env, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL, start_new_session=True))  # fmt: skip
     try:
         sess = new_secure_session(ADMIN, str(prod / ADMIN), timeout=60)
         deadline = time.monotonic() + 120
@@ -123,10 +124,8 @@ def run_native(docs: list[dict], work: Path, sites: int) -> float:
         for p in procs:  # start.sh keeps a restart loop: end the whole group like a user's Ctrl-C would
             for child in psutil.Process(p.pid).children(recursive=True) if p.poll() is None else []:
                 child.kill()
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
     return elapsed
 
 

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from flarekube_workloads.xray.synthetic import write_site
+
 from tests.nvflare.conftest import job_doc, nvflare_processes, project_doc
 
 pytestmark = pytest.mark.nvflare

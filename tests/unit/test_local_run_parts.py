@@ -7,7 +7,6 @@ import socket
 from pathlib import Path
 
 import pytest
-
 from flarekube.api import load_bundle
 from flarekube.api.job import FLJob
 from flarekube.api.project import FLProject
@@ -37,7 +36,7 @@ def test_every_missing_path_is_named_per_site(tmp_path: Path) -> None:
     project, job, _ = _bundle()
     (tmp_path / "data" / "crc").mkdir(parents=True)
     (tmp_path / "data" / "crc" / "site-1.csv").write_text("0,1\n")
-    inputs, problems = resolve_site_inputs(project, job, ["site-1", "site-2"], tmp_path)
+    _, problems = resolve_site_inputs(project, job, ["site-1", "site-2"], tmp_path)
     text = [str(p) for p in problems]
     assert any(t.startswith("site site-1: test file") and "site-1_test.csv" in t for t in text)
     assert any(t.startswith("site site-2: train file") for t in text)

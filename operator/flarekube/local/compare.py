@@ -15,7 +15,7 @@ from flarekube.local.data import DEFAULT_FILES
 def compare_tabular(
     global_model: Path, sites: dict[str, SiteInputs], epochs: int, lr: float, batch_size: int, seed: int
 ) -> dict[str, dict[str, float]]:
-    from flarekube_workloads.tabular import baseline
+    import flarekube_workloads.tabular.baseline as baseline
     from flarekube_workloads.tabular.data import load_site
 
     weights = baseline.load_state_dict(global_model)

@@ -42,7 +42,7 @@ class JobView:
             table.add_row(
                 site,
                 state,
-                "-" if round_ in (None, -1) else str(int(round_) + 1),  # type: ignore[arg-type]
+                "-" if round_ is None or round_ == -1 else str(int(round_) + 1),
                 _fmt(row.get("train_loss")),
                 _fmt(row.get("val_auc")),
             )
