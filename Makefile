@@ -28,7 +28,7 @@ venv: $(STAMP) ## create the venv (once per dependency list) and install flareku
 	@$(BIN)/pip install -q --no-deps -e . >/dev/null 2>&1
 
 demo: venv ## run the 4-hospital CRC federation (real NVFlare, mTLS) on this machine
-	$(BIN)/flarekube run examples/crc-fedavg.yaml --out runs/demo
+	$(BIN)/flarekube run examples/crc-fedavg.yaml
 
 lint: venv ## ruff + mypy
 	$(BIN)/ruff check operator workloads tests bench
@@ -38,7 +38,7 @@ unit: venv ## fast tests: specs, builders, kit store, workloads
 	$(BIN)/pytest -q tests/unit
 
 nvflare-tests: venv ## real NVFlare federations on this machine
-	$(BIN)/pytest -q tests/nvflare
+	$(BIN)/pytest -q tests/federation
 
 -include mk/*.mk
 
