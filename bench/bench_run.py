@@ -89,6 +89,7 @@ def run_native(docs: list[dict], work: Path, sites: int) -> float:
     from flarekube.api.job import FLJob, SiteData
     from flarekube.builders.jobfolder import SiteInputs, build_job_folder
     from flarekube.local.ports import free_port
+    from flarekube.provisioning.site_policy import with_flarekube_policy
     from nvflare.fuel.flare_api.flare_api import new_secure_session
 
     job = parse_document(docs[1])
@@ -102,11 +103,19 @@ def run_native(docs: list[dict], work: Path, sites: int) -> float:
     subprocess.run(["nvflare", "provision", "-p", "project.yml", "-w", "ws"], cwd=work, env=env, check=True,
                    stdout=subprocess.DEVNULL)  # fmt: skip
     prod = sorted((work / "ws" / "benchnative").glob("prod_*"))[-1]
+    # NVFlare's default class allow-list refuses the PyTorch persistor and the Client API executor;
+    # a site admin allows them in local/resources.json, exactly the policy flarekube's kits carry.
+    for participant in prod.iterdir():
+        default = participant / "local" / "resources.json.default"
+        if default.is_file():
+            files = with_flarekube_policy({"local/resources.json.default": default.read_bytes()})
+            (participant / "local" / "resources.json").write_bytes(files["local/resources.json"])
     procs = []
     for name in ["localhost"] + [f"site-{i}" for i in range(1, sites + 1)]:
         start = prod / name / "startup" / "start.sh"
         procs.append(subprocess.Popen(["bash", str(start)], cwd=prod / name, env=env, stdout=subprocess.DEVNULL,
                                       stderr=subprocess.DEVNULL, start_new_session=True))  # fmt: skip
+    sess = None
     try:
         sess = new_secure_session(ADMIN, str(prod / ADMIN), timeout=60)
         deadline = time.monotonic() + 120
@@ -116,11 +125,13 @@ def run_native(docs: list[dict], work: Path, sites: int) -> float:
         sess.monitor_job(job_id, timeout=1800, poll_interval=1.0)
         sess.download_job_result(job_id)
         status = sess.get_job_meta(job_id)["status"]
-        assert status == "FINISHED:COMPLETED", status
+        if status != "FINISHED:COMPLETED":
+            raise SystemExit(f"NVFlare-native job ended {status}; logs under {prod}")
         sess.api.do_command("shutdown all")
-        sess.close()
         elapsed = time.perf_counter() - started
     finally:
+        if sess is not None:
+            sess.close()
         for p in procs:  # start.sh keeps a restart loop: end the whole group like a user's Ctrl-C would
             for child in psutil.Process(p.pid).children(recursive=True) if p.poll() is None else []:
                 child.kill()
@@ -148,7 +159,8 @@ def main() -> None:
         "native_s_per_round": round(native / args.rounds, 2),
         "flarekube_s_per_round": round(ours / args.rounds, 2),
     }
-    print(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2), flush=True)
+    os._exit(0)  # the Flare API leaves non-daemon connector threads behind
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from flarekube_workloads.xray.synthetic import write_site
 
-from tests.nvflare.conftest import job_doc, nvflare_processes, project_doc
+from tests.federation.conftest import job_doc, nvflare_processes, project_doc
 
 pytestmark = pytest.mark.nvflare
 

@@ -7,15 +7,17 @@ on errors and on Ctrl-C (the caller holds the Supervisor as a context manager).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+
+import psutil
 
 
 @dataclass
@@ -96,29 +98,27 @@ class Supervisor:
 
 
 def _stop_group(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM the participant's process group, then SIGKILL what is left of its whole process tree.
+
+    NVFlare runs each job in a child process that may start its own session, out of reach of the
+    group signal: the tree is listed first, so those are found too.
+    """
     try:
         pgid = os.getpgid(process.pid)
-    except ProcessLookupError:
+        tree = [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
+    except (ProcessLookupError, psutil.NoSuchProcess):
         process.poll()
         return
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(pgid, sig)
-        except ProcessLookupError:
-            break
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if process.poll() is not None and not _group_alive(pgid):
-                return
-            time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGTERM)
+    for member in tree:
+        with contextlib.suppress(psutil.Error):
+            member.terminate()
+    _, alive = psutil.wait_procs(tree, timeout=timeout)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+    for member in alive:
+        with contextlib.suppress(psutil.Error):
+            member.kill()
+    psutil.wait_procs(alive, timeout=5.0)
     process.poll()
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
