@@ -102,7 +102,10 @@ def run_client_loop(model: nn.Module, task: LocalTask, site: str, recorder: Metr
             if not has_params:
                 flare.send(FLModel(metrics={}))
                 continue
-            metrics = recorder.record(round_num, task.evaluate(model))
+            metrics = {k: float(v) for k, v in task.evaluate(model).items()}
+            # prefixed in the JSONL so that cross-site evaluation of other sites' models cannot be
+            # mistaken for this round's training curve
+            recorder.record(round_num, {f"validate_{k}": v for k, v in metrics.items()})
             flare.send(FLModel(metrics=metrics))
             continue
 
@@ -110,10 +113,6 @@ def run_client_loop(model: nn.Module, task: LocalTask, site: str, recorder: Metr
         eval_metrics = task.evaluate(model)
         train_metrics, steps = task.train(model)
         local_state = cpu_state(model)
-        metrics = recorder.record(
-            round_num, {**train_metrics, **eval_metrics, "num_samples": task.num_train_samples}
-        )
+        metrics = recorder.record(round_num, {**train_metrics, **eval_metrics, "num_samples": task.num_train_samples})
         log.info("site %s round %d: %s", site, round_num, metrics)
-        flare.send(
-            FLModel(params=local_state, metrics=metrics, meta={"NUM_STEPS_CURRENT_ROUND": steps})
-        )
+        flare.send(FLModel(params=local_state, metrics=metrics, meta={"NUM_STEPS_CURRENT_ROUND": steps}))

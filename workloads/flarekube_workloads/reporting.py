@@ -18,7 +18,8 @@ METRICS_DIR_ENV = "FLAREKUBE_METRICS_DIR"
 
 
 class MetricsRecorder:
-    """Appends one line ``{"round", "site", "metric", "value", "time"}`` per metric to ``<dir>/<site>.jsonl``."""
+    """Appends one JSON line ``{"round", "site", "metric", "value", "time"}`` per metric to
+    ``<dir>/<site>.jsonl``."""
 
     def __init__(self, site: str, metrics_dir: str | os.PathLike[str] | None = None) -> None:
         self.site = site

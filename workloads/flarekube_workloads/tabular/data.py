@@ -41,10 +41,9 @@ def _read_csv(path: Path, what: str) -> tuple[np.ndarray, np.ndarray]:
     return table[:, 1:], labels.astype(np.float32)
 
 
-def load_site(
-    data_dir: str | Path, train_file: str = "site-1.csv", test_file: str = "site-1_test.csv"
-) -> SiteData:
-    """Read ``data_dir/train_file`` and ``data_dir/test_file``; raise FileNotFoundError naming a missing one."""
+def load_site(data_dir: str | Path, train_file: str, test_file: str) -> SiteData:
+    """Read ``data_dir/train_file`` and ``data_dir/test_file``; a missing one raises FileNotFoundError
+    naming it."""
     base = Path(data_dir)
     x_train, y_train = _read_csv(base / train_file, "train")
     x_test, y_test = _read_csv(base / test_file, "test")
