@@ -16,7 +16,8 @@ deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian
 SRC
 opts=(-o "Dir::Etc::sourcelist=$work/sources.list" -o "Dir::Etc::sourceparts=-"
       -o "Dir::State::Lists=$work/lists" -o "Dir::Cache::archives=$work/archives"
-      -o "Dir::Cache::pkgcache=" -o "Dir::Cache::srcpkgcache=" -o "APT::Get::List-Cleanup=0")
+      -o "Dir::Cache::pkgcache=" -o "Dir::Cache::srcpkgcache=" -o "APT::Get::List-Cleanup=0"
+      -o "APT::Sandbox::User=root")
 apt-get "${opts[@]}" update -qq
 (cd "$work" && apt-get "${opts[@]}" download etcd-server >/dev/null)
 rm -rf "$out.tmp"; mkdir -p "$out.tmp"
