@@ -176,6 +176,44 @@ def crds(
 
 
 @app.command()
+def operator(
+    namespace: Annotated[
+        list[str] | None, typer.Option("--namespace", "-n", help="Watch this namespace (repeatable).")
+    ] = None,
+    all_namespaces: Annotated[bool, typer.Option("--all-namespaces", "-A", help="Watch every namespace.")] = False,
+    liveness: Annotated[str, typer.Option(help="kopf health endpoint (liveness and readiness).")] = (
+        "http://0.0.0.0:8080/healthz"
+    ),
+    metrics_port: Annotated[int, typer.Option(help="Prometheus /metrics port (0: off).")] = 9090,
+    log_format: Annotated[str, typer.Option(help="json (structured) or plain.")] = "json",
+    verbose: Annotated[bool, typer.Option(help="Debug logging.")] = False,
+) -> None:
+    """Run the Kubernetes operator: FLProject -> kits, server, sites; FLJob -> a submitted NVFlare job."""
+    from flarekube.operator_main import run as run_operator
+
+    if bool(namespace) == all_namespaces:
+        _fail("give --all-namespaces or at least one --namespace", 2)
+    run_operator(namespace or [], all_namespaces, liveness or None, metrics_port or None, log_format, verbose)
+
+
+@app.command()
+def results(
+    job: Annotated[str, typer.Argument(help="FLJob name.")],
+    namespace: Annotated[str, typer.Option("--namespace", "-n", help="The FLJob's namespace.")] = "default",
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: runs/<job>).")] = None,
+) -> None:
+    """Fetch a finished FLJob's global model (kept on the server's PVC) into OUT/global_model.pt."""
+    from flarekube.kube.results import ResultsError, fetch_global_model
+
+    target = out or Path("runs") / job
+    try:
+        path, summary = fetch_global_model(namespace, job, target)
+    except ResultsError as error:
+        _fail(str(error), 1)
+    console.print(f"[green]fetched[/] {path} ({summary})")
+
+
+@app.command()
 def version() -> None:
     """Print flarekube's and NVFlare's versions."""
     from importlib.metadata import version as dist_version

@@ -12,6 +12,7 @@ is how the operator fills an FLJob's ROUND and METRIC columns without reading an
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from nvflare.apis.fl_context import FLContext
@@ -23,12 +24,24 @@ STATS_GROUP = "flarekube"
 
 
 class FaultTolerantFedAvg(FedAvg):
-    def __init__(self, *args: Any, min_responses: int = 0, round_timeout: int = 0, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, min_responses: int = 0, round_timeout: int = 0, linger: int = 0,
+                 **kwargs: Any) -> None:  # fmt: skip
         super().__init__(*args, **kwargs)
         self.min_responses = int(min_responses)  # 0: every sampled site
         self.round_timeout = int(round_timeout)
+        # Seconds to stay up after the last round so that a poller (the operator, every few seconds) sees
+        # the final round and metrics: once the workflow returns, show_stats has nobody to ask.
+        self.linger = int(linger)
         self.rounds_done = 0
+        self.finished = False
         self.latest_metrics: dict[str, float] = {}
+
+    def run(self) -> None:
+        super().run()
+        self.finished = not self.abort_signal.triggered
+        deadline = time.monotonic() + self.linger
+        while self.finished and time.monotonic() < deadline and not self.abort_signal.triggered:
+            time.sleep(0.5)
 
     def send_model(
         self,
@@ -74,6 +87,7 @@ class FaultTolerantFedAvg(FedAvg):
                         "rounds_done": self.rounds_done,
                         "num_rounds": self.num_rounds,
                         "current_round": self.current_round,
+                        "finished": self.finished,
                         "metrics": dict(self.latest_metrics),
                     },
                 )

@@ -21,10 +21,11 @@ class StatusModel(BaseModel):
 class Condition(StatusModel):
     """A Kubernetes-style condition, e.g. type=Ready status=False reason=SitesNotConnected."""
 
-    type: str = Field(max_length=64)
+    # Bounds as metav1.Condition's, so a long spec error in a message is still a valid status.
+    type: str = Field(max_length=316)
     status: Literal["True", "False", "Unknown"]
-    reason: str | None = Field(default=None, max_length=128)
-    message: str | None = Field(default=None, max_length=4096)
+    reason: str | None = Field(default=None, max_length=1024)
+    message: str | None = Field(default=None, max_length=32768)
     last_transition_time: str | None = None
     observed_generation: int | None = Field(default=None, ge=0)
 
@@ -48,6 +49,7 @@ class FLProjectStatus(StatusModel):
     sites_summary: str | None = Field(default=None, description='Connected/total sites, e.g. "3/4".')
     server_endpoint: str | None = Field(default=None, description="host:port the sites dial.")
     ca_expires: str | None = Field(default=None, description="Expiry of the project's root CA.")
+    ca_fingerprint: str | None = Field(default=None, description="SHA-256 fingerprint of the root CA.")
 
 
 class FLJobStatus(StatusModel):
@@ -57,10 +59,12 @@ class FLJobStatus(StatusModel):
     observed_generation: int | None = Field(default=None, ge=0)
     conditions: list[Condition] = Field(default_factory=list)
     job_id: str | None = Field(default=None, description="The NVFlare job id.")
+    nvflare_status: str | None = Field(default=None, description="NVFlare's run status, e.g. RUNNING.")
     round: int | None = Field(default=None, ge=0, description="Rounds completed.")
     rounds: int | None = Field(default=None, ge=0)
     round_summary: str | None = Field(default=None, description='Completed/total rounds, e.g. "7/10".')
+    metrics: dict[str, float] = Field(default_factory=dict, description="Latest global metrics by name.")
     metric: str | None = Field(
         default=None, description="Latest global validation AUC, formatted for printing."
     )
-    message: str | None = Field(default=None, max_length=4096)
+    message: str | None = Field(default=None, max_length=32768)

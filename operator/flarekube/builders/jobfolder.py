@@ -79,8 +79,11 @@ def job_sites(job: FLJob, project_sites: list[str]) -> list[str]:
     return list(job.spec.sites) if job.spec.sites is not None else list(project_sites)
 
 
-def build_job_folder(job: FLJob, dest: Path, sites: Mapping[str, SiteInputs]) -> Path:
-    """Write the NVFlare job for `job` under `dest`; returns the folder to submit."""
+def build_job_folder(job: FLJob, dest: Path, sites: Mapping[str, SiteInputs], *, linger_seconds: int = 0) -> Path:
+    """Write the NVFlare job for `job` under `dest`; returns the folder to submit.
+
+    linger_seconds: how long the server's controller stays up after the last round (the operator polls
+    progress and needs to see the final round; `flarekube run` reads site metrics and passes 0)."""
     if job.spec.workload.kind == "jobFolder":
         return copy_user_job_folder(job, dest)
     # Imported here: the recipe pulls in torch, which the operator's reconcile path never needs.
@@ -108,7 +111,7 @@ def build_job_folder(job: FLJob, dest: Path, sites: Mapping[str, SiteInputs]) ->
     folder = dest / job.metadata.name
     if not (folder / "meta.json").is_file():
         raise JobFolderError(f"NVFlare did not write {folder}/meta.json")
-    apply_fault_tolerance(folder, job)
+    apply_fault_tolerance(folder, job, linger_seconds)
     _relative_script_paths(folder, script)
     shutil.rmtree(staging, ignore_errors=True)
     return folder
@@ -123,10 +126,13 @@ def _relative_script_paths(folder: Path, script: Path) -> None:
 
 
 FEDAVG = "nvflare.app_common.workflows.fedavg.FedAvg"
-TOLERANT_FEDAVG = "flarekube_workloads.controllers.FaultTolerantFedAvg"
+# Shipped inside the job (app_server/custom/) under its own module name: the job then runs on any
+# NVFlare 2.9 server, whatever flarekube version (if any) its image has installed.
+CONTROLLER_MODULE = "flarekube_fedavg"
+TOLERANT_FEDAVG = f"{CONTROLLER_MODULE}.FaultTolerantFedAvg"
 
 
-def apply_fault_tolerance(folder: Path, job: FLJob) -> None:
+def apply_fault_tolerance(folder: Path, job: FLJob, linger_seconds: int = 0) -> None:
     """Swap the recipe's FedAvg for its fault-tolerant subclass (same arguments plus spec.faultTolerance).
 
     Done on the exported config rather than through the recipe: the recipe has no knob for a round's
@@ -135,13 +141,20 @@ def apply_fault_tolerance(folder: Path, job: FLJob) -> None:
     config = folder / "app_server" / "config" / "config_fed_server.json"
     if not config.is_file():
         raise JobFolderError(f"NVFlare did not write {config}")
+    custom = folder / "app_server" / "custom"
+    custom.mkdir(parents=True, exist_ok=True)
+    source = importlib.util.find_spec("flarekube_workloads.controllers")
+    if source is None or source.origin is None:
+        raise JobFolderError("flarekube_workloads.controllers is not installed")
+    shutil.copy2(source.origin, custom / f"{CONTROLLER_MODULE}.py")
     data = json.loads(config.read_text())
     ft = job.spec.fault_tolerance
     for workflow in data.get("workflows", []):
         if workflow.get("path") == FEDAVG:
             workflow["path"] = TOLERANT_FEDAVG
             workflow.setdefault("args", {}).update(
-                {"min_responses": ft.min_responses or 0, "round_timeout": ft.round_timeout_seconds}
+                {"min_responses": ft.min_responses or 0, "round_timeout": ft.round_timeout_seconds,
+                 "linger": linger_seconds}
             )
     config.write_text(json.dumps(data, indent=4))
 

@@ -1,0 +1,104 @@
+"""FLProject site -> one Deployment: its kit read-only, its data read-only at /data, jobs in-process.
+
+With job runtime `process` NVFlare starts each job as a child process of the site's client, so the
+site pod needs nothing else. Recreate, not RollingUpdate: two pods with one site identity would fight
+over the server's registration of that site.
+"""
+
+from __future__ import annotations
+
+from flarekube import naming
+from flarekube.api.project import FLProject, SiteSpec
+from flarekube.builders import secrets
+from flarekube.builders.common import (
+    BASE_ENV,
+    SCRATCH,
+    Obj,
+    Owner,
+    container_security_context,
+    env,
+    metadata,
+    pod_security_context,
+    scratch_volume,
+)
+
+DATA_MOUNT = "/data"  # what FLJob job folders are built with (SiteInputs.data_dir)
+WORKSPACE_MOUNT = "/workspace"
+GPU_RESOURCE = "nvidia.com/gpu"
+START = f"exec bash {secrets.KIT_MOUNT}/startup/sub_start.sh --once"
+
+
+def data_volume(site: SiteSpec) -> Obj | None:
+    """The spec's data source as a volume; None when the site has no data (or only a local path)."""
+    source = site.data
+    if source is None or source.local_path is not None:
+        return None
+    if source.host_path is not None:
+        return {"name": "data", "hostPath": {"path": source.host_path.path, "type": "Directory"}}
+    assert source.pvc is not None
+    return {"name": "data", "persistentVolumeClaim": {"claimName": source.pvc.claim_name, "readOnly": True}}
+
+
+def _resources(site: SiteSpec) -> Obj:
+    resources = site.resources.as_kubernetes()
+    if site.gpus:
+        # Extended resources must be equal in requests and limits; the limit is enough to ask for them.
+        resources.setdefault("limits", {})[GPU_RESOURCE] = str(site.gpus)
+    return resources
+
+
+def site_deployment(project: FLProject, site: SiteSpec, owner: Owner, kit_manifest: bytes) -> Obj:
+    key = project.metadata.name
+    labels = naming.site_labels(key, site.name)
+    mounts: list[Obj] = [
+        {"name": "kit", "mountPath": secrets.KIT_MOUNT, "readOnly": True},
+        {"name": "scratch", "mountPath": SCRATCH},
+        {"name": "workspace", "mountPath": WORKSPACE_MOUNT},
+    ]
+    volumes: list[Obj] = [
+        secrets.kit_volume(key, site.name, kit_manifest),
+        scratch_volume(),
+        {"name": "workspace", "emptyDir": {}},
+    ]
+    data = data_volume(site)
+    if data is not None:
+        volumes.append(data)
+        mount: Obj = {"name": "data", "mountPath": DATA_MOUNT, "readOnly": True}
+        if site.data is not None and site.data.pvc is not None and site.data.pvc.sub_path:
+            mount["subPath"] = site.data.pvc.sub_path
+        mounts.append(mount)
+    container: Obj = {
+        "name": "site",
+        "image": project.spec.image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["bash", "-c", START],
+        "env": env(BASE_ENV | {"NVFL_WORKSPACE": f"{WORKSPACE_MOUNT}/{site.name}", "FLAREKUBE_SITE": site.name}),
+        "volumeMounts": mounts,
+        "securityContext": container_security_context(),
+    }
+    resources = _resources(site)
+    if resources:
+        container["resources"] = resources
+    pod: Obj = {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": pod_security_context(),
+        "containers": [container],
+        "volumes": volumes,
+    }
+    if site.node_selector:
+        pod["nodeSelector"] = dict(site.node_selector)
+    if site.gpus:
+        # GPU nodes are usually tainted so that only GPU work lands there.
+        pod["tolerations"] = [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}]
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata(naming.site(key, site.name), owner, labels),
+        "spec": {
+            "replicas": 1,
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": pod},
+        },
+    }

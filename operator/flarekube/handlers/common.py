@@ -1,0 +1,69 @@
+"""What every handler does at its end: write status only when it changed, post Events for changes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import kopf
+
+from flarekube import metrics
+from flarekube.kube.config import ApiException
+from flarekube.kube.project import SpecProblem
+from flarekube.status.conditions import transitions, without_times
+
+
+def write_status(body: kopf.Body, patch: kopf.Patch, new: dict[str, Any]) -> None:
+    old = dict(body.get("status") or {})
+    if without_times(old) == without_times({**old, **new}):
+        return  # unchanged: no write, no resourceVersion bump, no watch event
+    patch.status.update(new)
+    for reason, message in transitions(old, new):
+        kopf.event(body, type="Warning" if "False" in message and "Ready" in message else "Normal",
+                   reason=reason, message=message[:1000])  # fmt: skip
+
+
+def guarded(body: kopf.Body, patch: kopf.Patch, work: Callable[[], dict[str, Any]],
+            on_problem: Callable[[str], dict[str, Any]], permanent: bool = True) -> None:  # fmt: skip
+    """Run `work`; a spec problem is written to status and raised as PermanentError (retrying won't fix it).
+    Timers pass permanent=False: they keep polling, so a corrected spec is picked up without a restart."""
+    kind = str(body.get("kind", "unknown"))
+    try:
+        with metrics.RECONCILE_SECONDS.labels(kind).time():
+            status = work()
+    except SpecProblem as problem:
+        metrics.RECONCILE_ERRORS.labels(kind).inc()
+        write_status(body, patch, on_problem(str(problem)))
+        if permanent:
+            raise kopf.PermanentError(str(problem)) from None
+        return
+    except ApiException as err:
+        metrics.RECONCILE_ERRORS.labels(kind).inc()
+        raise kopf.TemporaryError(f"API server: {err.status} {err.reason}", delay=5) from None
+    except FileExistsError as err:  # another writer stored a kit first: re-read and go on
+        raise kopf.TemporaryError(str(err), delay=1) from None
+    except Exception as err:
+        # Typically the Flare API under load (timeouts, a restarting server): retry soon, not after
+        # kopf's default 60 s back-off, which would miss a whole short job.
+        metrics.RECONCILE_ERRORS.labels(kind).inc()
+        raise kopf.TemporaryError(f"{type(err).__name__}: {err}"[:500], delay=5) from err
+    write_status(body, patch, status)
+    record(body, status)
+
+
+def record(body: kopf.Body, status: dict[str, Any]) -> None:
+    """Gauges from the status just computed (never counted up: a restarted operator reports the same)."""
+    meta = body.get("metadata") or {}
+    name, ns = str(meta.get("name")), str(meta.get("namespace"))
+    if body.get("kind") == "FLProject":
+        metrics.SITES_CONNECTED.labels(name, ns).set(int(status.get("sitesConnected") or 0))
+        metrics.SITES_TOTAL.labels(name, ns).set(int(status.get("sitesTotal") or 0))
+        metrics.PROJECT_READY.labels(name, ns).set(1 if status.get("phase") == "Ready" else 0)
+        return
+    project = str((body.get("spec") or {}).get("projectRef"))
+    metrics.JOB_ROUND.labels(name, project).set(int(status.get("round") or 0))
+    metrics.JOB_ROUNDS_TOTAL.labels(name, project).set(int(status.get("rounds") or 0))
+    for key, value in (status.get("metrics") or {}).items():
+        metrics.JOB_METRIC.labels(name, key).set(float(value))
+    for phase in metrics.JOB_PHASES:
+        metrics.JOB_PHASE.labels(name, project, phase).set(1 if status.get("phase") == phase else 0)

@@ -1,0 +1,77 @@
+"""`flarekube results JOB`: copy a finished job's global model out of the server's PVC.
+
+NVFlare keeps each finished job's server workspace as a zip in its job store, which the server pod
+has on its PVC; a short Python program run in that pod (kubectl-exec style) finds the model in the zip
+and streams it back base64-encoded. Needs `get` on fljobs/flprojects/pods and `create` on pods/exec.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+from kubernetes import client
+from kubernetes.stream import stream
+
+from flarekube import naming
+from flarekube.builders.server import STATE_MOUNT, WORKSPACE
+from flarekube.kube import apply as k
+from flarekube.kube.config import api_client
+
+MODEL = "FL_global_model.pt"
+# Runs in the server pod (its own Python); prints {"size": n, "data": base64} or {"error": ...}.
+FIND = """
+import base64, json, pathlib, sys, zipfile
+job, store, ws = sys.argv[1], pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3])
+blob = store / job / "workspace"
+data = None
+if blob.is_file():
+    with zipfile.ZipFile(blob) as z:
+        names = [n for n in z.namelist() if n.endswith("/%(model)s") or n == "%(model)s"]
+        data = z.read(sorted(names, key=len)[0]) if names else None
+if data is None:
+    hits = sorted((ws / job).rglob("%(model)s")) if (ws / job).is_dir() else []
+    data = hits[0].read_bytes() if hits else None
+print(json.dumps({"size": len(data), "data": base64.b64encode(data).decode()} if data else {"error": "no model"}))
+""" % {"model": MODEL}  # noqa: UP031
+
+
+class ResultsError(RuntimeError):
+    pass
+
+
+def _server_pod(api: client.ApiClient, namespace: str, project: str) -> str:
+    pods = k.list_objects(api, "Pod", namespace, naming.selector(naming.server_labels(project)))
+    running = [p for p in pods if (p.get("status") or {}).get("phase") == "Running"]
+    if not running:
+        raise ResultsError(f"no running server pod for FLProject {namespace}/{project}")
+    return str(running[0]["metadata"]["name"])
+
+
+def fetch_global_model(namespace: str, job: str, out: Path, api: client.ApiClient | None = None) -> tuple[Path, str]:
+    api = api or api_client()
+    body = k.get(api, "FLJob", namespace, job)
+    if body is None:
+        raise ResultsError(f"FLJob {namespace}/{job} not found")
+    status = body.get("status") or {}
+    job_id, phase = status.get("jobId"), status.get("phase")
+    if not job_id:
+        raise ResultsError(f"FLJob {namespace}/{job} was not submitted yet (phase {phase})")
+    pod = _server_pod(api, namespace, body["spec"]["projectRef"])
+    command = ["python3", "-c", FIND, str(job_id), f"{STATE_MOUNT}/nvflare/jobs-storage", WORKSPACE]
+    text = stream(client.CoreV1Api(api).connect_get_namespaced_pod_exec, pod, namespace, command=command,
+                  container="server", stderr=True, stdin=False, stdout=True, tty=False)  # fmt: skip
+    try:
+        reply = json.loads(str(text).strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise ResultsError(f"unexpected answer from {pod}: {str(text)[-300:]}") from None
+    if "error" in reply:
+        raise ResultsError(f"NVFlare job {job_id} has no {MODEL} on the server (phase {phase})")
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "global_model.pt"
+    path.write_bytes(base64.b64decode(reply["data"]))
+    summary = {k_: status.get(k_) for k_ in ("phase", "roundSummary", "metric", "jobId")}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    rounds, metric = status.get("roundSummary"), status.get("metric")
+    return path, f"{reply['size']} bytes; phase {phase}, round {rounds}, metric {metric}"

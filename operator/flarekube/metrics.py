@@ -1,0 +1,86 @@
+"""Prometheus metrics of the operator: one definition, read by the chart's dashboard and alerts.
+
+The names here are a contract: `charts/flarekube/templates/prometheusrule.yaml` and the Grafana
+dashboard (`charts/flarekube/dashboards/flarekube.json`) query them by name, and
+`tests/unit/test_chart.py` fails when one of them uses a name that is not defined here.
+Gauges are set from observed status (never counted up in handlers), so a restarted operator
+reports the same values as soon as it has reconciled once.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+
+DEFAULT_PORT = 9090
+
+SITES_CONNECTED = Gauge(
+    "flarekube_sites_connected",
+    "Sites of an FLProject connected to its NVFlare server.",
+    ["project", "namespace"],
+)
+SITES_TOTAL = Gauge(
+    "flarekube_sites_total",
+    "Sites an FLProject declares.",
+    ["project", "namespace"],
+)
+JOB_ROUND = Gauge(
+    "flarekube_job_round",
+    "Rounds an FLJob has completed.",
+    ["job", "project"],
+)
+JOB_ROUNDS_TOTAL = Gauge(
+    "flarekube_job_rounds_total",
+    "Rounds an FLJob asks for.",
+    ["job", "project"],
+)
+JOB_METRIC = Gauge(
+    "flarekube_job_metric",
+    "Latest global validation metric of an FLJob (e.g. metric=\"auc\").",
+    ["job", "metric"],
+)
+PROJECT_READY = Gauge(
+    "flarekube_project_ready",
+    "1 while an FLProject's Ready condition is True, else 0 (the chart alerts on 0 for 10 minutes).",
+    ["project", "namespace"],
+)
+JOB_PHASE = Gauge(
+    "flarekube_job_phase",
+    "1 for an FLJob's current phase, 0 for the others (the chart alerts on phase=\"Failed\").",
+    ["job", "project", "phase"],
+)
+JOB_PHASES = ("Pending", "Submitted", "Running", "Succeeded", "Failed", "Aborted")
+RECONCILE_SECONDS = Histogram(
+    "flarekube_reconcile_seconds",
+    "Time one reconciliation of a resource took.",
+    ["kind"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+RECONCILE_ERRORS = Counter(
+    "flarekube_reconcile_errors",  # exposed as flarekube_reconcile_errors_total
+    "Reconciliations that ended in an error (temporary or permanent).",
+    ["kind"],
+)
+
+# Every metric family name as Prometheus exposes it; the chart's tests check their queries against it.
+EXPOSED_NAMES: frozenset[str] = frozenset(
+    {
+        "flarekube_sites_connected",
+        "flarekube_sites_total",
+        "flarekube_job_round",
+        "flarekube_job_rounds_total",
+        "flarekube_job_metric",
+        "flarekube_project_ready",
+        "flarekube_job_phase",
+        "flarekube_reconcile_seconds_bucket",
+        "flarekube_reconcile_seconds_sum",
+        "flarekube_reconcile_seconds_count",
+        "flarekube_reconcile_errors_total",
+    }
+)
+
+
+def serve(port: int = DEFAULT_PORT, registry: CollectorRegistry = REGISTRY) -> None:
+    """Expose /metrics on `port` (a daemon thread; the chart's Service and ServiceMonitor scrape it)."""
+    from prometheus_client import start_http_server
+
+    start_http_server(port, registry=registry)

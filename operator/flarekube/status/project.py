@@ -1,0 +1,121 @@
+"""FLProject status from what was observed: kits, server, sites, the Flare API's connected list.
+
+Checks run in order (KitsIssued -> ServerReady -> SitesConnected), Ready sums them up. Nothing here is
+counted across reconciles: the same snapshot always yields the same status.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from flarekube.status.conditions import FALSE, TRUE, Condition, clean, merge, ready, run_chain
+
+
+@dataclass(frozen=True)
+class SiteObservation:
+    name: str
+    kit_issued: bool
+    pod_phase: str | None  # None: no pod yet
+    pod_ready: bool
+    connected: bool
+    cert_expires: datetime.datetime | None = None
+
+
+@dataclass(frozen=True)
+class ProjectSnapshot:
+    generation: int
+    server_endpoint: str
+    sites: Sequence[SiteObservation]
+    spec_error: str | None = None  # never fixed by retrying: invalid spec, unsupported runtime
+    kit_error: str | None = None  # e.g. KitStoreRefusal: needs a human (and a flag)
+    kits_missing: Sequence[str] = ()
+    ca_fingerprint: str | None = None
+    ca_expires: datetime.datetime | None = None
+    server_ready: bool = False
+    server_pod_phase: str | None = None
+    flare_error: str | None = None  # the admin session failed; None when it answered (or not asked yet)
+    flare_polled: bool = False
+
+
+def _iso(value: datetime.datetime | None) -> str | None:
+    return value.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+def check_kits(s: ProjectSnapshot) -> Condition:
+    if s.spec_error:
+        return Condition("KitsIssued", FALSE, "InvalidSpec", s.spec_error)
+    if s.kit_error:
+        return Condition("KitsIssued", FALSE, "KitsRefused", s.kit_error)
+    if s.ca_fingerprint is None:
+        return Condition("KitsIssued", FALSE, "NoRootCA", "the root CA Secret does not exist yet")
+    if s.kits_missing:
+        return Condition("KitsIssued", FALSE, "KitsMissing", "no kit Secret yet for " + ", ".join(s.kits_missing))
+    return Condition("KitsIssued", TRUE, "KitsIssued", f"root CA sha256 {s.ca_fingerprint[:16]}")
+
+
+def check_server(s: ProjectSnapshot) -> Condition:
+    if s.server_ready:
+        return Condition("ServerReady", TRUE, "ServerReady", f"listening at {s.server_endpoint}")
+    phase = s.server_pod_phase or "no pod"
+    return Condition("ServerReady", FALSE, "ServerNotReady", f"server pod: {phase}")
+
+
+def check_sites(s: ProjectSnapshot) -> Condition:
+    total = len(s.sites)
+    connected = sum(1 for site in s.sites if site.connected)
+    if s.flare_error:
+        return Condition("SitesConnected", FALSE, "AdminSessionFailed", s.flare_error)
+    if not s.flare_polled:
+        return Condition("SitesConnected", FALSE, "NotPolledYet", f"0/{total} connected (not asked yet)")
+    if connected == total:
+        return Condition("SitesConnected", TRUE, "AllSitesConnected", f"{connected}/{total} connected")
+    missing = ", ".join(site.name for site in s.sites if not site.connected)
+    return Condition("SitesConnected", FALSE, "SitesMissing", f"{connected}/{total} connected; missing {missing}")
+
+
+CHECKS = (check_kits, check_server, check_sites)
+
+
+def phase(conditions: Sequence[Condition], s: ProjectSnapshot) -> str:
+    if s.spec_error or s.kit_error:
+        return "Failed"
+    by_type = {c.type: c for c in conditions}
+    if not by_type["KitsIssued"].ok:
+        return "Provisioning"
+    if not by_type["ServerReady"].ok:
+        return "Pending"
+    if not by_type["SitesConnected"].ok:
+        # Some sites were connected before and are not now: that is a degraded federation, not a new one.
+        return "Degraded" if any(site.connected for site in s.sites) else "Pending"
+    return "Ready"
+
+
+def _site(site: SiteObservation) -> dict[str, Any]:
+    return {
+        "name": site.name,
+        "connected": site.connected,
+        "podPhase": site.pod_phase or "None",
+        "certExpires": _iso(site.cert_expires),
+    }
+
+
+def project_status(s: ProjectSnapshot, previous: Mapping[str, Any] | None, now: str | None = None) -> dict[str, Any]:
+    conditions = run_chain(s, CHECKS)
+    conditions.append(ready(conditions))
+    connected = sum(1 for site in s.sites if site.connected)
+    status = {
+        "phase": phase(conditions, s),
+        "observedGeneration": s.generation,
+        "sitesConnected": connected,
+        "sitesTotal": len(s.sites),
+        "sitesSummary": f"{connected}/{len(s.sites)}",
+        "serverEndpoint": s.server_endpoint,
+        "caFingerprint": s.ca_fingerprint,
+        "caExpires": _iso(s.ca_expires),
+        "sites": [_site(site) for site in s.sites],
+        "conditions": merge((previous or {}).get("conditions"), conditions, s.generation, now),
+    }
+    return dict(clean(status))

@@ -1,0 +1,160 @@
+"""Pure builders: FLProject -> Kubernetes objects (dicts), checked field by field."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from flarekube import naming
+from flarekube.api import FLProject, parse_document
+from flarekube.builders import netpol, secrets, server, site
+from flarekube.builders.common import Owner
+
+OWNER = Owner("FLProject", "crc", "uid-1", "fl")
+MANIFEST = json.dumps({
+    "format": 1,
+    "files": [
+        {"key": "startup.sub_start.sh", "path": "startup/sub_start.sh", "exec": True},
+        {"key": "startup.rootCA.pem", "path": "startup/rootCA.pem", "exec": False},
+    ],
+}).encode()  # fmt: skip
+
+
+def project(**spec: object) -> FLProject:
+    base: dict[str, object] = {
+        "sites": [
+            {"name": "site-1", "org": "a", "data": {"hostPath": {"path": "/srv/crc"}}},
+            {"name": "site-2", "org": "b", "data": {"pvc": {"claimName": "crc-data", "subPath": "two"}}},
+            {"name": "site-3", "org": "c", "gpus": 2, "nodeSelector": {"gpu": "a100"},
+             "resources": {"limits": {"memory": "4Gi"}}},
+        ]
+    }  # fmt: skip
+    base.update(spec)
+    doc = {"apiVersion": "flarekube.io/v1alpha1", "kind": "FLProject", "metadata": {"name": "crc"}, "spec": base}
+    parsed = parse_document(doc)
+    assert isinstance(parsed, FLProject)
+    return parsed
+
+
+def restricted(pod: dict) -> None:
+    """Pod Security `restricted` plus readOnlyRootFilesystem, checked the way the admission plugin reads it."""
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["automountServiceAccountToken"] is False
+    for c in pod["containers"]:
+        sc = c["securityContext"]
+        assert sc["allowPrivilegeEscalation"] is False
+        assert sc["readOnlyRootFilesystem"] is True
+        assert sc["capabilities"] == {"drop": ["ALL"]}
+        assert any(m["mountPath"] == "/tmp" for m in c["volumeMounts"])  # scratch on an emptyDir
+    assert not any("hostPath" in v for v in pod["volumes"] if v["name"] != "data")
+
+
+def test_names_are_dns_labels_and_stable() -> None:
+    long = "x" * 60
+    for name in (naming.kit_secret("crc", "admin@hospital-a.org"), naming.site(long, "site-1"),
+                 naming.server_pvc(long)):  # fmt: skip
+        assert len(name) <= 63 and name == name.lower() and not name.startswith("-") and not name.endswith("-")
+        assert all(c.isalnum() or c == "-" for c in name)
+    assert naming.kit_secret("crc", "admin@hospital-a.org") == naming.kit_secret("crc", "admin@hospital-a.org")
+    assert naming.kit_secret("crc", "admin@a.org") != naming.kit_secret("crc", "admin-a-org")  # no collision
+    assert naming.kit_secret("crc", "site-1") == "crc-kit-site-1"
+    assert naming.server_host("crc", "fl") == "crc-server.fl.svc.cluster.local"
+
+
+def test_server_is_one_recreated_replica_with_a_workspace_pvc() -> None:
+    p = project()
+    dep = server.server_deployment(p, OWNER, MANIFEST, naming.server_host("crc", "fl"))
+    assert dep["spec"]["replicas"] == 1 and dep["spec"]["strategy"] == {"type": "Recreate"}
+    assert dep["metadata"]["ownerReferences"][0]["uid"] == "uid-1"
+    pod = dep["spec"]["template"]["spec"]
+    restricted(pod)
+    claim = next(v for v in pod["volumes"] if v["name"] == "state")["persistentVolumeClaim"]["claimName"]
+    assert claim == server.server_pvc(p, OWNER)["metadata"]["name"] == "crc-server-workspace"
+    c = pod["containers"][0]
+    assert {"name": "kit", "mountPath": "/kit", "readOnly": True} in c["volumeMounts"]
+    assert {"name": "NVFL_WORKSPACE", "value": server.WORKSPACE} in c["env"]
+    assert "/tmp/nvflare" in c["command"][-1]  # NVFlare's job store lands on the PVC
+    svc = server.server_service(p, OWNER)
+    assert [pt["port"] for pt in svc["spec"]["ports"]] == [8002, 8003]
+    assert svc["spec"]["selector"] == dep["spec"]["selector"]["matchLabels"]
+
+
+def test_single_port_server_exposes_one_port() -> None:
+    p = project(server={"flPort": 8002, "adminPort": 8002})
+    assert len(server.server_service(p, OWNER)["spec"]["ports"]) == 1
+
+
+def test_kit_secret_is_immutable_labelled_and_owned() -> None:
+    blobs = {"kit.json": json.dumps({"fingerprint": "abc"}).encode(), "startup.rootCA.pem": b"PEM"}
+    s = secrets.kit_secret("crc", "admin@a.org", "admin", blobs, OWNER)
+    assert s["immutable"] is True
+    assert s["metadata"]["annotations"][naming.ANNOTATION_PARTICIPANT] == "admin@a.org"
+    assert s["metadata"]["labels"][naming.LABEL_COMPONENT] == "kit"
+    assert base64.b64decode(s["data"]["startup.rootCA.pem"]) == b"PEM"
+    ca = secrets.ca_secret("crc", {"rootCA.pem": b"x"}, OWNER)
+    assert ca["metadata"]["finalizers"] == [naming.CA_FINALIZER] and ca["immutable"] is True
+
+
+def test_kit_volume_recreates_the_tree_read_only() -> None:
+    vol = secrets.kit_volume("crc", "site-1", MANIFEST)
+    items = {i["path"]: i for i in vol["secret"]["items"]}
+    assert items["startup/sub_start.sh"]["mode"] == secrets.EXEC_MODE
+    assert items["startup/rootCA.pem"]["mode"] == secrets.FILE_MODE
+    assert vol["secret"]["secretName"] == "crc-kit-site-1"
+
+
+@pytest.mark.parametrize("index,kind", [(0, "hostPath"), (1, "persistentVolumeClaim"), (2, None)])
+def test_site_data_volume_from_spec(index: int, kind: str | None) -> None:
+    p = project()
+    dep = site.site_deployment(p, p.spec.sites[index], OWNER, MANIFEST)
+    pod = dep["spec"]["template"]["spec"]
+    data = [v for v in pod["volumes"] if v["name"] == "data"]
+    mounts = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "data"]
+    if kind is None:
+        assert not data and not mounts
+        return
+    assert kind in data[0] and mounts[0]["readOnly"] is True and mounts[0]["mountPath"] == "/data"
+    if kind == "persistentVolumeClaim":
+        assert data[0][kind] == {"claimName": "crc-data", "readOnly": True} and mounts[0]["subPath"] == "two"
+
+
+def test_gpu_site_asks_for_gpus_and_tolerates_gpu_nodes() -> None:
+    p = project()
+    pod = site.site_deployment(p, p.spec.sites[2], OWNER, MANIFEST)["spec"]["template"]["spec"]
+    assert pod["containers"][0]["resources"]["limits"] == {"memory": "4Gi", "nvidia.com/gpu": "2"}
+    assert pod["nodeSelector"] == {"gpu": "a100"}
+    assert pod["tolerations"][0]["key"] == "nvidia.com/gpu"
+    cpu_pod = site.site_deployment(p, p.spec.sites[1], OWNER, MANIFEST)["spec"]["template"]["spec"]
+    assert "tolerations" not in cpu_pod and "resources" not in cpu_pod["containers"][0]
+
+
+def test_every_site_is_restricted_and_recreated() -> None:
+    p = project()
+    for s in p.spec.sites:
+        dep = site.site_deployment(p, s, OWNER, MANIFEST)
+        assert dep["spec"]["strategy"] == {"type": "Recreate"}
+        pod = dep["spec"]["template"]["spec"]
+        pod = {**pod, "volumes": [v for v in pod["volumes"] if v["name"] != "data"]}
+        restricted(pod)
+        assert dep["metadata"]["labels"][naming.LABEL_SITE] == s.name
+
+
+def test_server_policy_admits_sites_on_fl_port_and_operator_on_admin_port() -> None:
+    p = project()
+    pol = netpol.server_policy(p, OWNER, "flarekube-system", ["10.0.0.0/8"])
+    fl, admin, cidr = pol["spec"]["ingress"]
+    assert fl["ports"] == [{"protocol": "TCP", "port": 8002}]
+    assert fl["from"][0]["podSelector"]["matchLabels"][naming.LABEL_COMPONENT] == "site"
+    assert admin["ports"] == [{"protocol": "TCP", "port": 8003}]
+    assert admin["from"][0]["namespaceSelector"]["matchLabels"] == {netpol.NAMESPACE_NAME: "flarekube-system"}
+    assert cidr["from"] == [{"ipBlock": {"cidr": "10.0.0.0/8"}}]
+
+
+def test_site_policy_allows_only_server_and_dns() -> None:
+    pol = netpol.site_policy(project(), OWNER)
+    assert pol["spec"]["ingress"] == [] and set(pol["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+    to_server, dns = pol["spec"]["egress"]
+    assert to_server["ports"] == [{"protocol": "TCP", "port": 8002}]
+    assert {p["port"] for p in dns["ports"]} == {53}
