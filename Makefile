@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help venv demo test lint unit nvflare-tests
+.PHONY: help venv demo test lint unit federation-tests
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -37,9 +37,11 @@ lint: venv ## ruff + mypy
 unit: venv ## fast tests: specs, builders, kit store, workloads
 	$(BIN)/pytest -q tests/unit
 
-nvflare-tests: venv ## real NVFlare federations on this machine
+federation-tests: venv ## real NVFlare federations on this machine (flarekube run, kits, Ctrl-C)
 	$(BIN)/pytest -q tests/federation
 
 -include mk/*.mk
 
-test: lint unit nvflare-tests cluster-tests ## everything CI runs
+# Cheapest first; everything that needs Kubernetes builds it itself (cluster-build is cached).
+# cluster-tests ends by tearing the cluster down and bringing it up again, so e2e runs after it.
+test: lint unit federation-tests apiserver-tests operator-tests cluster-tests e2e ## everything CI runs

@@ -11,4 +11,3 @@ e2e: venv images ## the operator end to end on the local cluster (FLProject -> R
 bench-operator: venv ## 50 FLProjects x 20 sites against a real API server: reconcile latency and RSS
 	$(BIN)/python bench/bench_operator.py scale --out bench/operator-scale.json
 
-test: operator-tests e2e
