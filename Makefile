@@ -11,6 +11,9 @@ VENV ?= $(CACHE)/venv-$(DEPS_KEY)
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
+# The venv is shared by every clone on this machine (it lives in the cache); this clone's own code
+# comes first for everything make runs, whichever clone last did the editable install.
+export PYTHONPATH := $(CURDIR)/operator:$(CURDIR)/workloads$(if $(PYTHONPATH),:$(PYTHONPATH))
 
 .PHONY: help venv demo test lint unit federation-tests
 

@@ -104,3 +104,14 @@ def test_metrics_files_give_rounds_latest_values_csv_and_plot(tmp_path: Path) ->
     assert lines[0] == "round,site,metric,value" and "2,site-2,val_auc," in lines
     write_plot(samples, ["site-1", "site-2"], "t", tmp_path / "plot.png")
     assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_server_job_store_is_private_to_the_run(tmp_path: Path) -> None:
+    from flarekube.local.federation import private_job_store
+
+    local = tmp_path / "server" / "local"
+    local.mkdir(parents=True)
+    (local / "resources.json").write_text('{"uri_root": "/tmp/nvflare/jobs-storage", "x": "/tmp/other"}')
+    private_job_store(tmp_path / "server", tmp_path / "run" / "nvflare")
+    text = (local / "resources.json").read_text()
+    assert f'"{tmp_path}/run/nvflare/jobs-storage"' in text and "/tmp/other" in text

@@ -68,6 +68,7 @@ def running(
     ws.fresh_run()
     with Supervisor() as supervisor:
         server_ws = materialize(store, LOCAL_SERVER_HOST, ws.participant("server"))
+        private_job_store(server_ws, ws.run / "nvflare")
         supervisor.start("server", server_ws, ws.logs / "server.log")
         for name in sites:
             site_ws = materialize(store, name, ws.participant(name))
@@ -83,6 +84,21 @@ def running(
             yield LocalFederation(ws, supervisor, admin, admin_kit, session, sites)
         finally:
             session.close()
+
+
+NVFLARE_DEFAULT_STORE = "/tmp/nvflare/"  # the kit's default root of jobs-storage and snapshot-storage
+
+
+def private_job_store(server_ws: Path, root: Path) -> None:
+    """Point the server's job and snapshot stores into this run's folder.
+
+    NVFlare's default is /tmp/nvflare, shared by every server on the machine: two local runs at once
+    would see each other's jobs. The kit stays as issued; only this run's copy of local/ changes.
+    """
+    for name in ("resources.json", "resources.json.default"):
+        path = server_ws / "local" / name
+        if path.is_file():
+            path.write_text(path.read_text().replace(NVFLARE_DEFAULT_STORE, f"{root}/"))
 
 
 def _wait_connected(
