@@ -48,3 +48,14 @@ def test_the_controller_class_is_importable_where_nvflare_runs() -> None:
 
     ctl = FaultTolerantFedAvg(num_clients=3, num_rounds=2, min_responses=2, round_timeout=5, linger=9)
     assert ctl.min_responses == 2 and ctl.round_timeout == 5 and ctl.linger == 9
+
+
+def test_the_operator_builds_the_folder_in_a_child_process(tmp_path: Path) -> None:
+    import sys
+
+    from flarekube.kube.job import LINGER_SECONDS, build_apart
+
+    before = "torch" in sys.modules
+    folder = build_apart(job(minResponses=2), tmp_path, inputs())
+    assert controller(folder)["args"]["linger"] == LINGER_SECONDS
+    assert ("torch" in sys.modules) == before  # the recipe's torch import stayed in the child

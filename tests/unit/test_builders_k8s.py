@@ -152,6 +152,14 @@ def test_server_policy_admits_sites_on_fl_port_and_operator_on_admin_port() -> N
     assert cidr["from"] == [{"ipBlock": {"cidr": "10.0.0.0/8"}}]
 
 
+def test_server_policy_takes_the_specs_external_networks() -> None:
+    p = project(server={"allowedCidrs": ["203.0.113.0/24"]})
+    *_, external = netpol.server_policy(p, OWNER, "flarekube-system")["spec"]["ingress"]
+    assert external == {"from": [{"ipBlock": {"cidr": "203.0.113.0/24"}}], "ports": [
+        {"protocol": "TCP", "port": 8002}, {"protocol": "TCP", "port": 8003}]}  # fmt: skip
+    assert len(netpol.server_policy(project(), OWNER, None)["spec"]["ingress"]) == 2
+
+
 def test_site_policy_allows_only_server_and_dns() -> None:
     pol = netpol.site_policy(project(), OWNER)
     assert pol["spec"]["ingress"] == [] and set(pol["spec"]["policyTypes"]) == {"Ingress", "Egress"}

@@ -64,7 +64,7 @@ def test_default_render_is_hardened() -> None:
     deployment = objects[("Deployment", "flarekube")]
     pod = deployment["spec"]["template"]["spec"]
     container = operator_container(objects)
-    assert container["image"] == "flarekube/operator:0.1.0"
+    assert container["image"] == "flarekube/runtime:0.1.0"
     assert container["imagePullPolicy"] == "IfNotPresent"
     assert container["command"] == ["flarekube", "operator"]
     assert "--all-namespaces" in container["args"]

@@ -80,7 +80,13 @@ class FaultTolerance(SpecModel):
         default=None, ge=1, le=200, description="Results a round needs (default: minSites)."
     )
     round_timeout_seconds: int = Field(
-        default=0, ge=0, le=86400, description="Give up waiting for more results after this long (0: wait)."
+        default=0,
+        ge=0,
+        le=86400,
+        description=(
+            "Once minResponses results are in, wait this long for the rest before aggregating "
+            "(0: aggregate at once). See docs/fault-tolerance.md."
+        ),
     )
 
 

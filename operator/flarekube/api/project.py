@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from flarekube.api.common import ObjectMeta, Resources, SpecModel, cel, spec_config
-from flarekube.api.types import DNSLabel, DNSName, Email, OrgName
+from flarekube.api.types import CIDR, DNSLabel, DNSName, Email, OrgName
 
 DEFAULT_IMAGE = "flarekube/runtime:0.1.0"
 
@@ -92,6 +92,11 @@ class ServerSpec(SpecModel):
     fl_port: int = Field(default=8002, ge=1024, le=65535)
     admin_port: int = Field(default=8003, ge=1024, le=65535)
     resources: Resources = Field(default_factory=Resources)
+    allowed_cidrs: list[CIDR] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Networks outside the cluster whose sites may reach the FL port (NetworkPolicy ipBlock).",
+    )
 
 
 class SiteSpec(SpecModel):

@@ -59,6 +59,9 @@ class FLJobStatus(StatusModel):
     observed_generation: int | None = Field(default=None, ge=0)
     conditions: list[Condition] = Field(default_factory=list)
     job_id: str | None = Field(default=None, description="The NVFlare job id.")
+    start_time: str | None = Field(
+        default=None, max_length=64, description="When the job was submitted (RFC 3339); timeoutSeconds counts from it."
+    )
     nvflare_status: str | None = Field(default=None, description="NVFlare's run status, e.g. RUNNING.")
     round: int | None = Field(default=None, ge=0, description="Rounds completed.")
     rounds: int | None = Field(default=None, ge=0)

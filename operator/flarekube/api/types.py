@@ -7,6 +7,7 @@ generated from these models lets the API server enforce exactly what the CLI enf
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Annotated
 
@@ -54,6 +55,21 @@ def _quantity(value: str) -> str:
     return value
 
 
+def _cidr(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        raise ValueError(f'"{value}" is not a CIDR block (e.g. 203.0.113.0/24)') from None
+    return value
+
+
+# IPv4 or IPv6 network in CIDR notation; the API server checks the shape, pydantic the exact rule.
+CIDR_PATTERN = r"^[0-9a-fA-F:.]+/[0-9]{1,3}$"
+CIDR = Annotated[
+    str,
+    AfterValidator(_cidr),
+    WithJsonSchema({"type": "string", "pattern": CIDR_PATTERN, "maxLength": 64}),
+]
 DNSLabel = Annotated[
     str,
     AfterValidator(_dns_label),

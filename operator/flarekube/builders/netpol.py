@@ -43,8 +43,9 @@ def server_policy(
         {"from": [{"podSelector": _site_pods(key)}], "ports": _ports(fl)},
         {"from": [operator_peer], "ports": _ports(admin)},
     ]
-    if allowed_cidrs:
-        ingress.append({"from": [{"ipBlock": {"cidr": c}} for c in allowed_cidrs], "ports": _ports(fl, admin)})
+    cidrs = list(allowed_cidrs) or list(project.spec.server.allowed_cidrs)
+    if cidrs:
+        ingress.append({"from": [{"ipBlock": {"cidr": c}} for c in cidrs], "ports": _ports(fl, admin)})
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",

@@ -6,8 +6,10 @@ submitting and recording the job id gets the same job back instead of starting a
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime
 import logging
+import multiprocessing
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -74,10 +76,18 @@ def project_of(api: client.ApiClient, job: FLJob, namespace: str) -> tuple[proj.
     return t, dict(body.get("status") or {})
 
 
+def build_apart(job: FLJob, dest: Path, inputs: dict[str, SiteInputs]) -> Path:
+    """Build the job folder in a short-lived child process: NVFlare's PyTorch recipe imports torch, which
+    would otherwise stay in the operator's memory for good (≈ +480 MiB RSS measured)."""
+    context = multiprocessing.get_context("spawn")  # no fork of a threaded process
+    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        return pool.submit(build_job_folder, job, dest, inputs, linger_seconds=LINGER_SECONDS).result(timeout=300)
+
+
 def submit(sess: Any, job: FLJob, project: FLProject, uid: str) -> str:
     with tempfile.TemporaryDirectory(prefix="flarekube-job-") as tmp:
         try:
-            folder = build_job_folder(job, Path(tmp), site_inputs(job, project), linger_seconds=LINGER_SECONDS)
+            folder = build_apart(job, Path(tmp), site_inputs(job, project))
         except JobFolderError as err:
             raise proj.SpecProblem(str(err)) from None
         job_id = str(sess.submit_job(str(folder), submit_token=uid))
