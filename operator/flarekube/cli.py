@@ -23,6 +23,20 @@ console = Console()
 err = Console(stderr=True)
 
 
+# The kit options mean the same for `run` and `kits`: one definition, one help text.
+WorkspaceOption = Annotated[
+    Path | None,
+    typer.Option(help="Kits and run state, kept 0700 (default: ~/.local/state/flarekube/<project>)."),
+]
+ReissueKitsOption = Annotated[
+    bool, typer.Option(help="Re-issue kits when the server's name or ports changed (same root CA).")
+]
+NewRootCAOption = Annotated[
+    bool,
+    typer.Option(help="Create a NEW root CA (project renamed or CA state lost). Every issued kit stops working."),
+]
+
+
 def _fail(message: str, code: int = 1) -> None:
     err.print(f"[bold red]error:[/] {message}", highlight=False)
     raise typer.Exit(code)
@@ -47,21 +61,10 @@ def validate(
 def run(
     files: Annotated[list[Path], typer.Argument(help="project.yaml job.yaml, or one multi-document file.")],
     out: Annotated[Path | None, typer.Option(help="Output folder (default: runs/<job name>).")] = None,
-    workspace: Annotated[
-        Path | None,
-        typer.Option(help="Kits and run state, kept 0700 (default: ~/.local/state/flarekube/<project>)."),
-    ] = None,
+    workspace: WorkspaceOption = None,
     connect_timeout: Annotated[float, typer.Option(help="Seconds every site gets to connect.")] = 60.0,
-    reissue_kits: Annotated[
-        bool,
-        typer.Option(help="Re-issue kits when the server's name or ports changed (same root CA)."),
-    ] = False,
-    new_root_ca: Annotated[
-        bool,
-        typer.Option(
-            help="Create a NEW root CA (project renamed or CA state lost). Every issued kit stops working."
-        ),
-    ] = False,
+    reissue_kits: ReissueKitsOption = False,
+    new_root_ca: NewRootCAOption = False,
     compare: Annotated[bool, typer.Option(help="Also train local-only baselines and compare AUCs.")] = True,
 ) -> None:
     """Run a real NVFlare federation on this machine: server + one process per site, mTLS on 127.0.0.1.
@@ -103,18 +106,9 @@ def run(
 @app.command()
 def kits(
     files: Annotated[list[Path], typer.Argument(help="The FLProject file (jobs in it are ignored).")],
-    workspace: Annotated[
-        Path | None, typer.Option(help="Kit workspace (default: ~/.local/state/flarekube/<project>).")
-    ] = None,
-    reissue_kits: Annotated[
-        bool, typer.Option(help="Re-issue kits when the server's name or ports changed (same root CA).")
-    ] = False,
-    new_root_ca: Annotated[
-        bool,
-        typer.Option(
-            help="Create a NEW root CA (project renamed or CA state lost). Every issued kit stops working."
-        ),
-    ] = False,
+    workspace: WorkspaceOption = None,
+    reissue_kits: ReissueKitsOption = False,
+    new_root_ca: NewRootCAOption = False,
 ) -> None:
     """Issue the project's startup kits for `flarekube run` (only what is missing) and show them.
 
