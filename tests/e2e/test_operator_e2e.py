@@ -95,6 +95,37 @@ def test_tabular_job_succeeds_and_its_model_is_retrievable(kube: client.ApiClien
     assert model, "the global model has weights"
 
 
+def test_operator_metrics_are_scraped_from_its_pod(kube: client.ApiClient, operator: str, fed_ns: str) -> None:
+    """What Prometheus would scrape: the real /metrics endpoint of the operator pod, parsed by
+    prometheus-client's own parser. Gauges are set from observed status, so they match the CRs."""
+    from urllib.request import urlopen
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    pods = client.CoreV1Api(kube).list_namespaced_pod(
+        operator, label_selector="app.kubernetes.io/component=operator", field_selector="status.phase=Running"
+    ).items
+    assert pods, "the operator pod runs"
+    url = f"http://{pods[0].status.pod_ip}:9090/metrics"
+
+    def sample(name: str, **labels: str) -> float | None:
+        with urlopen(url, timeout=5) as response:  # a pod on this machine's own bridge
+            text = response.read().decode()
+        for family in text_string_to_metric_families(text):
+            for s in family.samples:
+                if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                    return float(s.value)
+        return None
+
+    wait_for(lambda: sample("flarekube_sites_connected", project="crc", namespace=fed_ns) == 3, 30, "sites gauge")
+    assert sample("flarekube_sites_total", project="crc", namespace=fed_ns) == 3
+    assert sample("flarekube_project_ready", project="crc", namespace=fed_ns) == 1
+    assert sample("flarekube_job_round", job="tab", project="crc") == 3
+    assert sample("flarekube_job_phase", job="tab", project="crc", phase="Succeeded") == 1
+    assert sample("flarekube_job_phase", job="tab", project="crc", phase="Failed") == 0
+    assert (sample("flarekube_reconcile_seconds_count", kind="FLProject") or 0) > 0
+
+
 def test_a_site_pod_deleted_mid_round_does_not_stop_the_job(kube: client.ApiClient, fed_ns: str) -> None:
     k.create(kube, {**job("ft", 6, workload={"kind": "clinical-tabular", "localEpochs": 4}),
                     "metadata": {"name": "ft", "namespace": fed_ns}})  # fmt: skip
