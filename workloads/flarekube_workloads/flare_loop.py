@@ -8,10 +8,11 @@ with metrics and ``NUM_STEPS_CURRENT_ROUND`` (FedAvg's aggregation weight). ``va
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -35,6 +36,28 @@ class LocalTask(Protocol):
     def train(self, model: nn.Module) -> tuple[dict[str, float], int]:
         """Train ``model`` in place; return metrics (``{"train_loss"}``) and the optimizer steps taken."""
         ...
+
+
+def client_parser(
+    description: str | None, data_help: str, *, local_epochs: int, batch_size: int, device: str, device_help: str
+) -> argparse.ArgumentParser:
+    """The arguments every workload's client takes; each adds its own before `parse_client_args`."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--data-dir", required=True, help=data_help)
+    p.add_argument("--local-epochs", type=int, default=local_epochs)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--batch-size", type=int, default=batch_size)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=device, help=device_help)
+    return p
+
+
+def parse_client_args(p: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    # parse_known_args: NVFlare may append its own arguments in future versions; ignore, don't crash
+    args, unknown = p.parse_known_args(argv)
+    if unknown:
+        log.warning("ignoring unknown arguments: %s", unknown)
+    return args
 
 
 def seed_everything(seed: int) -> torch.Generator:

@@ -14,7 +14,14 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from flarekube_workloads.flare_loop import expand_site, pick_device, run_client_loop, seed_everything
+from flarekube_workloads.flare_loop import (
+    client_parser,
+    expand_site,
+    parse_client_args,
+    pick_device,
+    run_client_loop,
+    seed_everything,
+)
 from flarekube_workloads.reporting import MetricsRecorder
 from flarekube_workloads.tabular.baseline import fit, score
 from flarekube_workloads.tabular.data import SiteData, load_site
@@ -24,20 +31,17 @@ log = logging.getLogger("flarekube_workloads.tabular")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--data-dir", required=True, help="folder with the site's CSVs; may contain {site}")
+    p = client_parser(
+        __doc__,
+        "folder with the site's CSVs; may contain {site}",
+        local_epochs=2,
+        batch_size=32,
+        device="cpu",
+        device_help="auto, cpu or cuda (this MLP is faster on CPU)",
+    )
     p.add_argument("--train-file", default="{site}.csv")
     p.add_argument("--test-file", default="{site}_test.csv")
-    p.add_argument("--local-epochs", type=int, default=2)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu", help="auto, cpu or cuda (this MLP is faster on CPU)")
-    # parse_known_args: NVFlare may append its own arguments in future versions; ignore, don't crash
-    args, unknown = p.parse_known_args(argv)
-    if unknown:
-        log.warning("ignoring unknown arguments: %s", unknown)
-    return args
+    return parse_client_args(p, argv)
 
 
 class TabularTask:

@@ -14,7 +14,14 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from flarekube_workloads.flare_loop import expand_site, pick_device, run_client_loop, seed_everything
+from flarekube_workloads.flare_loop import (
+    client_parser,
+    expand_site,
+    parse_client_args,
+    pick_device,
+    run_client_loop,
+    seed_everything,
+)
 from flarekube_workloads.reporting import MetricsRecorder
 from flarekube_workloads.xray.data import XrayData, load_xray
 from flarekube_workloads.xray.model import ChestCNN
@@ -24,22 +31,20 @@ log = logging.getLogger("flarekube_workloads.xray")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--data-dir", required=True, help="npz file or folder / NIH folder; may contain {site}")
+    p = client_parser(
+        __doc__,
+        "npz file or folder / NIH folder; may contain {site}",
+        local_epochs=1,
+        batch_size=64,
+        device="auto",
+        device_help="auto (cuda when available), cpu or cuda[:N]",
+    )
     p.add_argument("--layout", choices=("npz", "nih"), default="npz")
     p.add_argument("--image-size", type=int, default=0, help="resize to this many px (0: npz as stored, nih 64)")
-    p.add_argument("--local-epochs", type=int, default=1)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--max-batches", type=int, default=0, help="cap on training batches per round (0 = none)")
     p.add_argument("--max-eval-batches", type=int, default=0, help="cap on validation batches (0 = none)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto (cuda when available), cpu or cuda[:N]")
     p.add_argument("--cpu-threads", type=int, default=0, help="torch intra-op threads (0 = torch default)")
-    args, unknown = p.parse_known_args(argv)
-    if unknown:
-        log.warning("ignoring unknown arguments: %s", unknown)
-    return args
+    return parse_client_args(p, argv)
 
 
 class XrayTask:
