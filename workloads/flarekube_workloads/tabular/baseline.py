@@ -8,7 +8,7 @@ site's own test rows. Keeping one implementation for both keeps the comparison f
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -46,44 +46,30 @@ def fit(
 ) -> tuple[float, int]:
     """Adam + BCE-with-logits over shuffled mini-batches; returns (mean loss of the last epoch, steps)."""
     device = device or next(model.parameters()).device
-    if device.type == "cpu":
-        with cpu_threads(1):
-            return _fit(model, x, y, epochs, lr, batch_size, generator, device)
-    return _fit(model, x, y, epochs, lr, batch_size, generator, device)
-
-
-def _fit(
-    model: nn.Module,
-    x: np.ndarray,
-    y: np.ndarray,
-    epochs: int,
-    lr: float,
-    batch_size: int,
-    generator: torch.Generator,
-    device: torch.device,
-) -> tuple[float, int]:
-    xt = torch.from_numpy(x).to(device)
-    yt = torch.from_numpy(y).to(device)
-    # a fresh optimizer every call: FedAvg sends back weights only, optimizer state would be stale
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=WEIGHT_DECAY)
-    loss_fn = nn.BCEWithLogitsLoss()
-    model.train()
-    steps = 0
-    last_epoch_loss = float("nan")
-    for _ in range(epochs):
-        order = torch.randperm(len(xt), generator=generator).to(device)
-        total, seen = 0.0, 0
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            optimizer.zero_grad()
-            loss = loss_fn(model(xt[idx]), yt[idx])
-            loss.backward()
-            optimizer.step()
-            steps += 1
-            total += float(loss.detach()) * len(idx)
-            seen += len(idx)
-        last_epoch_loss = total / max(seen, 1)
-    return last_epoch_loss, steps
+    # one CPU thread for the whole loop (see cpu_threads); a GPU needs no cap
+    with cpu_threads(1) if device.type == "cpu" else nullcontext():
+        xt = torch.from_numpy(x).to(device)
+        yt = torch.from_numpy(y).to(device)
+        # a fresh optimizer every call: FedAvg sends back weights only, optimizer state would be stale
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=WEIGHT_DECAY)
+        loss_fn = nn.BCEWithLogitsLoss()
+        model.train()
+        steps = 0
+        last_epoch_loss = float("nan")
+        for _ in range(epochs):
+            order = torch.randperm(len(xt), generator=generator).to(device)
+            total, seen = 0.0, 0
+            for start in range(0, len(order), batch_size):
+                idx = order[start : start + batch_size]
+                optimizer.zero_grad()
+                loss = loss_fn(model(xt[idx]), yt[idx])
+                loss.backward()
+                optimizer.step()
+                steps += 1
+                total += float(loss.detach()) * len(idx)
+                seen += len(idx)
+            last_epoch_loss = total / max(seen, 1)
+        return last_epoch_loss, steps
 
 
 @torch.no_grad()
