@@ -35,9 +35,9 @@ demo: venv ## run the 4-hospital CRC federation (real NVFlare, mTLS) on this mac
 
 lint: venv ## ruff + mypy
 	$(BIN)/ruff check operator workloads tests bench
-	$(BIN)/mypy operator workloads
+	$(BIN)/mypy operator workloads tests/cluster/clustertool
 
-unit: venv ## fast tests: specs, builders, kit store, workloads
+unit: venv cluster-build ## fast tests: specs, builders, kit store, workloads, the chart (helm from cluster-build)
 	$(BIN)/pytest -q tests/unit
 
 federation-tests: venv ## real NVFlare federations on this machine (flarekube run, kits, Ctrl-C)

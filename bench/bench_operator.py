@@ -1,18 +1,19 @@
 """Operator benchmarks (results go to bench/README.md, section "Operator").
 
-    python bench/bench_operator.py scale [--projects 50 --sites 20]
+    PYTHONPATH=.:tests/cluster python bench/bench_operator.py scale [--projects 50 --sites 20]
         50 FLProjects x 20 sites against a real (private) kube-apiserver + etcd -- no kubelet, so no pod
         ever runs -- reconciled by a real `flarekube operator` process: per-project latency from create to
         "kits issued and every object applied" (p50/p99), and the operator's peak RSS.
 
 The cluster numbers (FLProject apply -> SitesConnected for 4 sites; add a site -> its kit Secret) come
 from the e2e tests on the local cluster, which print them: `pytest -s tests/e2e -k "ready or fourth"`.
+`make bench-operator` runs it with the repo root (for tests.support.apiserver) and tests/cluster (for
+clustertool) on PYTHONPATH.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import shutil
@@ -28,15 +29,6 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 CHART = REPO / "charts" / "flarekube"
-
-
-def _apiserver_module() -> Any:
-    path = REPO / "tests" / "apiserver" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("flarekube_bench_apiserver", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def kubeconfig(port: int, token: str, dest: Path) -> Path:
@@ -66,13 +58,14 @@ def scale(projects: int, sites: int, out: Path | None) -> dict[str, Any]:
     from flarekube.kube import apply as k
     from kubernetes import client
 
+    from tests.support.apiserver import BareApiServer, binaries
+
     urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)  # a private, self-signed API server
-    mod = _apiserver_module()
     work = Path(tempfile.mkdtemp(prefix="flarekube-bench-"))
     # Private copies: the local cluster's teardown stops every process started from its own binaries.
     (work / "bin").mkdir()
-    apiserver_bin, etcd_bin = (Path(shutil.copy2(b, work / "bin" / b.name)) for b in mod.binaries())
-    server = mod.BareApiServer(work)
+    apiserver_bin, etcd_bin = (Path(shutil.copy2(b, work / "bin" / b.name)) for b in binaries())
+    server = BareApiServer(work)
     server.start(apiserver_bin, etcd_bin)
     operator: subprocess.Popen[bytes] | None = None
     try:

@@ -86,7 +86,7 @@ def nvflare_project_yml(sites: int, fl_port: int, admin_port: int) -> dict:
 
 def run_native(docs: list[dict], work: Path, sites: int) -> float:
     from flarekube.api import parse_document
-    from flarekube.api.job import FLJob, SiteData
+    from flarekube.api.job import FLJob, SiteFiles
     from flarekube.builders.jobfolder import SiteInputs, build_job_folder
     from flarekube.local.ports import free_port
     from flarekube.provisioning.site_policy import with_flarekube_policy
@@ -95,7 +95,7 @@ def run_native(docs: list[dict], work: Path, sites: int) -> float:
     job = parse_document(docs[1])
     assert isinstance(job, FLJob)
     folder = build_job_folder(
-        job, work / "job", {f"site-{i}": SiteInputs(str(CRC), SiteData()) for i in range(1, sites + 1)}
+        job, work / "job", {f"site-{i}": SiteInputs(str(CRC), SiteFiles()) for i in range(1, sites + 1)}
     )
     (work / "project.yml").write_text(yaml.safe_dump(nvflare_project_yml(sites, free_port(), free_port())))
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}

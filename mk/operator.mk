@@ -9,5 +9,5 @@ e2e: venv images ## the operator end to end on the local cluster (FLProject -> R
 	$(BIN)/pytest -q -s tests/e2e
 
 bench-operator: venv ## 50 FLProjects x 20 sites against a real API server: reconcile latency and RSS
-	$(BIN)/python bench/bench_operator.py scale --out bench/operator-scale.json
+	PYTHONPATH=$(CURDIR):$(CURDIR)/tests/cluster:$(PYTHONPATH) $(BIN)/python bench/bench_operator.py scale --out bench/operator-scale.json
 

@@ -1,20 +1,29 @@
 """The one place that talks to a running federation through NVFlare's Flare API (admin kit, mTLS).
 
-Used by `flarekube run` and by the operator alike. Every call is bounded in time: the Flare API's
-own `monitor_job` waits forever unless told otherwise.
+Used by `flarekube run` and by the operator alike: connect, submit (with a token, so a retried submit
+gets the same job back), job state and progress, connected sites, abort, download. Every call is
+bounded in time: sessions are opened with a timeout that each command inherits, and nothing here uses
+the Flare API's own `monitor_job`, which waits forever unless told otherwise. `SessionPool` keeps one
+admin session per federation for the operator; dropping it deletes the admin kit it was opened with.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import logging
+import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flarekube_workloads.contract import STATS_GROUP
 from nvflare.fuel.flare_api.flare_api import Session, new_secure_session
+
+log = logging.getLogger(__name__)
 
 TERMINAL_PREFIX = "FINISHED"
 SUCCESS = "FINISHED:COMPLETED"
@@ -56,21 +65,43 @@ def connect(admin_kit: Path, username: str, timeout: float = 60.0) -> Session:
     )
 
 
-@contextlib.contextmanager
-def session(admin_kit: Path, username: str, timeout: float = 60.0) -> Iterator[Session]:
-    sess = connect(admin_kit, username, timeout)
-    try:
-        yield sess
-    finally:
-        sess.close()
-
-
 def connected_sites(sess: Session) -> set[str]:
     return {info.name for info in sess.get_connected_client_list()}
 
 
-def submit(sess: Session, job_folder: Path) -> str:
-    return str(sess.submit_job(str(job_folder)))
+def submit(sess: Session, job_folder: Path, token: str | None = None) -> str:
+    """Submit a job folder; with a token, submitting the same folder again returns the same job id."""
+    if token is None:
+        return str(sess.submit_job(str(job_folder)))
+    return str(sess.submit_job(str(job_folder), submit_token=token))
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    """What the server's controller reports (flarekube's FedAvg answers show_stats under STATS_GROUP)."""
+
+    rounds_done: int
+    total_rounds: int | None
+    finished: bool
+    metrics: dict[str, float]
+
+
+def job_progress(sess: Session, job_id: str) -> JobProgress | None:
+    """The job's progress from its server controller; None when it reports none or is not running."""
+    try:
+        stats = sess.show_stats(job_id, "server")
+    except Exception:  # not running (yet or any more): nothing to ask
+        return None
+    info = ((stats or {}).get("server") or {}).get(STATS_GROUP)
+    if not isinstance(info, dict):
+        return None
+    metrics = {str(k): float(v) for k, v in (info.get("metrics") or {}).items() if isinstance(v, int | float)}
+    total = int(info["num_rounds"]) if isinstance(info.get("num_rounds"), int) else None
+    rounds = int(info.get("rounds_done") or 0)
+    finished = bool(info.get("finished"))
+    if finished and total is not None:
+        rounds = max(rounds, total)
+    return JobProgress(rounds, total, finished, metrics)
 
 
 def job_state(sess: Session, job_id: str) -> JobState:
@@ -97,3 +128,65 @@ def global_model_path(result_dir: Path) -> Path | None:
             return candidate
     found = sorted(result_dir.rglob("FL_global_model.pt"))
     return found[0] if found else None
+
+
+@dataclass
+class _Held:
+    fingerprint: str
+    session: Session
+    folder: tempfile.TemporaryDirectory[str]
+    lock: threading.Lock
+
+
+class SessionPool:
+    """One live admin session per federation, re-opened only when a call on it fails or its kit changed.
+
+    Opening a session costs a TLS handshake and a login. The admin kit (it holds the admin's private key)
+    is written by `write_kit` into a private 0700 temp dir that lives exactly as long as the session."""
+
+    def __init__(self) -> None:
+        self._held: dict[Hashable, _Held] = {}
+        self._guard = threading.Lock()
+
+    def _open(self, fingerprint: str, username: str, write_kit: Callable[[Path], Path], timeout: float) -> _Held:
+        folder = tempfile.TemporaryDirectory(prefix="flarekube-admin-")
+        try:
+            sess = connect(write_kit(Path(folder.name) / "admin"), username, timeout=timeout)
+        except Exception:
+            folder.cleanup()
+            raise
+        return _Held(fingerprint, sess, folder, threading.Lock())
+
+    def drop(self, key: Hashable) -> bool:
+        """Close the federation's session and delete its admin kit; False when there was none."""
+        with self._guard:
+            held = self._held.pop(key, None)
+        if held is None:
+            return False
+        with contextlib.suppress(Exception):
+            held.session.close()
+        held.folder.cleanup()
+        return True
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._held
+
+    @contextlib.contextmanager
+    def session(self, key: Hashable, fingerprint: str, username: str, write_kit: Callable[[Path], Path],
+                timeout: float = 15.0) -> Iterator[Session]:  # fmt: skip
+        """A live session for `key`; any error inside drops it so the next call reconnects."""
+        with self._guard:
+            held = self._held.get(key)
+        if held is not None and held.fingerprint != fingerprint:
+            self.drop(key)  # the kit changed (new CA): the old session speaks for the old identity
+            held = None
+        if held is None:
+            held = self._open(fingerprint, username, write_kit, timeout)
+            with self._guard:
+                self._held[key] = held
+        try:
+            with held.lock:
+                yield held.session
+        except Exception:
+            self.drop(key)
+            raise

@@ -48,7 +48,6 @@ JOB_PHASE = Gauge(
     "1 for an FLJob's current phase, 0 for the others (the chart alerts on phase=\"Failed\").",
     ["job", "project", "phase"],
 )
-JOB_PHASES = ("Pending", "Submitted", "Running", "Succeeded", "Failed", "Aborted")
 RECONCILE_SECONDS = Histogram(
     "flarekube_reconcile_seconds",
     "Time one reconciliation of a resource took.",

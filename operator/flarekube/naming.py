@@ -23,7 +23,6 @@ ANNOTATION_PARTICIPANT = f"{GROUP}/participant"  # the exact NVFlare name (label
 ANNOTATION_FINGERPRINT = f"{GROUP}/issued-for"
 
 CA_FINALIZER = f"{GROUP}/ca-protection"
-JOB_FINALIZER = f"{GROUP}/abort-job"
 
 COMPONENT_SERVER = "server"
 COMPONENT_SITE = "site"
@@ -76,10 +75,6 @@ def kit_secret(project: str, participant: str) -> str:
 
 def netpol(project: str, what: str) -> str:
     return label_safe(project, what)
-
-
-def job_config_map(job: str) -> str:
-    return label_safe(job, "job")
 
 
 def project_labels(project: str) -> dict[str, str]:

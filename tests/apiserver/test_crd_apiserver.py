@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import json
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,9 +22,8 @@ from flarekube.api import parse_document
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-sys.path.append(str(Path(__file__).resolve().parents[1]))  # tests/ (appended: tests/nvflare/ must not shadow nvflare)
-from helmlib import KUBE_VERSION, NOT_BUILT, helm_binary
-from speccases import CASES, Case, job, names_field, project
+from tests.support.helm import KUBE_VERSION, NOT_BUILT, helm_binary
+from tests.support.speccases import CASES, Case, job, names_field, project
 
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")  # self-signed
 

@@ -8,9 +8,10 @@ import json
 from pathlib import Path
 
 import pytest
-from clusterlib import TESTBOX_IMAGE, pod_spec, restricted_container, run_pod, wait_for
 from kubernetes import client
 from kubernetes.client.rest import ApiException
+
+from tests.support.cluster import TESTBOX_IMAGE, pod_spec, restricted_container, run_pod, wait_for
 
 pytestmark = pytest.mark.cluster
 

@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from clusterlib import CLUSTER_DIR, bring_up, external_kubeconfig
+
+from tests.support.cluster import CLUSTER_DIR, bring_up, external_kubeconfig
 
 pytestmark = [pytest.mark.cluster,
               pytest.mark.skipif(external_kubeconfig() is not None, reason="only for the local cluster")]

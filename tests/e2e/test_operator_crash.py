@@ -15,14 +15,13 @@ import uuid
 from pathlib import Path
 
 import pytest
-from e2elib import install_crds, restricted_namespace
 from flarekube import naming
+from flarekube.faults import POINTS
 from flarekube.kube import apply as k
-from flarekube.kube.faults import POINTS
 from kubernetes import client
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from clusterlib import wait_for
+from tests.support.cluster import wait_for
+from tests.support.e2e import install_crds, restricted_namespace
 
 pytestmark = pytest.mark.cluster
 FLAREKUBE = Path(sys.executable).parent / "flarekube"

@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2elib import REPO, operator_logs
 from flarekube import naming
 from flarekube.kube import apply as k
 from kubernetes import client
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from clusterlib import wait_for
+from tests.support.cluster import wait_for
+from tests.support.e2e import REPO, operator_logs
 
 pytestmark = pytest.mark.cluster
 KUBECTL = Path.home() / ".cache/flarekube/k8s/v1.35.4/bin/kubectl"

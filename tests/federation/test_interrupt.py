@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.federation.conftest import job_doc, nvflare_processes, project_doc
+from tests.support.federation import job_doc, nvflare_processes, project_doc
 
 pytestmark = pytest.mark.nvflare
 

@@ -12,7 +12,7 @@ import torch
 from flarekube_workloads.tabular import baseline
 from flarekube_workloads.tabular.data import load_site
 
-from tests.federation.conftest import CRC, job_doc, nvflare_processes, project_doc
+from tests.support.federation import CRC, job_doc, nvflare_processes, project_doc
 
 pytestmark = pytest.mark.nvflare
 

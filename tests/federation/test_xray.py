@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from flarekube_workloads.xray.synthetic import write_site
 
-from tests.federation.conftest import job_doc, nvflare_processes, project_doc
+from tests.support.federation import job_doc, nvflare_processes, project_doc
 
 pytestmark = pytest.mark.nvflare
 

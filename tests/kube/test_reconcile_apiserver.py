@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 import yaml
-from flarekube import naming
+from flarekube import faults, naming
+from flarekube.api.errors import SpecProblem
+from flarekube.controller import project as reconcile
 from flarekube.kube import apply as k
-from flarekube.kube import faults, reconcile
-from flarekube.kube import project as proj
 from kubernetes import client
 
 CHART = Path(__file__).resolve().parents[2] / "charts" / "flarekube"
@@ -112,7 +112,7 @@ def secrets(api: client.ApiClient, ns: str) -> dict[str, tuple[str, Any]]:
 def test_reconcile_builds_everything_as_the_chart_role(apiserver: client.ApiClient, operator_api: client.ApiClient,
                                                        ns: str) -> None:  # fmt: skip
     body = make_project(apiserver, ns, 3)
-    status = reconcile.reconcile_project(operator_api, body, full=True, poll=False)
+    status = reconcile.reconcile_project(operator_api, body, full=True, poll=False).wire()
     conds = {c["type"]: c["status"] for c in status["conditions"]}
     assert conds["KitsIssued"] == "True" and conds["ServerReady"] == "False"  # no kubelet: no pods
     assert status["sitesSummary"] == "0/3" and status["serverEndpoint"] == f"crc-server.{ns}.svc.cluster.local:8002"
@@ -173,7 +173,7 @@ def test_killed_at_each_point_converges_without_regenerating(apiserver: client.A
             reconcile.reconcile_project(operator_api, body, full=True, poll=False)
     partial = secrets(apiserver, ns)
     status = reconcile.reconcile_project(operator_api, k.get(apiserver, "FLProject", ns, "crc") or {}, full=True,
-                                         poll=False)  # fmt: skip
+                                         poll=False).wire()  # fmt: skip
     final = secrets(apiserver, ns)
     assert {n: final[n] for n in partial} == partial, "a kit or the CA was rewritten after the crash"
     assert len(final) == 6 and next(c for c in status["conditions"] if c["type"] == "KitsIssued")["status"] == "True"
@@ -184,9 +184,9 @@ def test_job_runtime_pod_is_refused_with_the_field(apiserver: client.ApiClient, 
                                                    ns: str) -> None:  # fmt: skip
     body = make_project(apiserver, ns, 1)
     body = k.merge_patch(apiserver, "FLProject", ns, "crc", {"spec": {"jobRuntime": "pod"}})
-    with pytest.raises(proj.SpecProblem, match=r"spec\.jobRuntime"):
+    with pytest.raises(SpecProblem, match=r"spec\.jobRuntime"):
         reconcile.reconcile_project(operator_api, body, full=True, poll=False)
-    status = reconcile.failed_status(body, "spec.jobRuntime: not supported")
+    status = reconcile.failed_status(body, "spec.jobRuntime: not supported").wire()
     assert status["phase"] == "Failed"
     assert secrets(apiserver, ns) == {}  # nothing half-applied
 
@@ -229,7 +229,7 @@ def test_the_poll_reuses_its_kit_check_until_a_kit_secret_changes(apiserver: cli
     gone = naming.kit_secret("crc", "site-2")
     k.delete(apiserver, "Secret", ns, gone)
     time.sleep(0.5)
-    status = reconcile.reconcile_project(operator_api, body, full=False, poll=False)
+    status = reconcile.reconcile_project(operator_api, body, full=False, poll=False).wire()
     after = secrets(apiserver, ns)
     assert gone in after and after[gone] != before[gone]  # a deleted kit is missing, so it is issued again
     assert {n: v for n, v in after.items() if n != gone} == {n: v for n, v in before.items() if n != gone}

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from flarekube.api import FLJob, FLProject, SpecError, load_bundle, parse_document
 
-sys.path.append(str(Path(__file__).resolve().parents[1]))  # tests/ (appended: tests/nvflare/ must not shadow nvflare)
-from speccases import CASES, Case, job, names_field, project
+from tests.support.speccases import CASES, Case, job, names_field, project
 
 REPO = Path(__file__).resolve().parents[2]
 PYDANTIC_CASES = [c for c in CASES if c.pydantic]

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from flarekube.api import FLJob, parse_document
-from flarekube.api.job import SiteData
+from flarekube.api.job import SiteFiles
 from flarekube.builders.jobfolder import TOLERANT_FEDAVG, SiteInputs, build_job_folder
 
 
@@ -25,7 +25,7 @@ def controller(folder: Path) -> dict:
 
 
 def inputs() -> dict[str, SiteInputs]:
-    return {f"site-{i}": SiteInputs("/data", SiteData(train=f"site-{i}.csv")) for i in (1, 2, 3)}
+    return {f"site-{i}": SiteInputs("/data", SiteFiles(train=f"site-{i}.csv")) for i in (1, 2, 3)}
 
 
 def test_fault_tolerance_args_in_the_job_folder(tmp_path: Path) -> None:
@@ -53,7 +53,7 @@ def test_the_controller_class_is_importable_where_nvflare_runs() -> None:
 def test_the_operator_builds_the_folder_in_a_child_process(tmp_path: Path) -> None:
     import sys
 
-    from flarekube.kube.job import LINGER_SECONDS, build_apart
+    from flarekube.controller.job import LINGER_SECONDS, build_apart
 
     before = "torch" in sys.modules
     folder = build_apart(job(minResponses=2), tmp_path, inputs())

@@ -1,6 +1,6 @@
 """The Helm chart: lint, render, hardening, monitoring switches, and metric names that exist.
 
-helm is found by tests/helmlib.py; the rendering tests skip with `make cluster-build` as the
+helm is found by tests/support/helm.py; the rendering tests skip with `make cluster-build` as the
 instruction when it is not built yet.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +16,7 @@ import pytest
 import yaml
 from flarekube import metrics
 
-sys.path.append(str(Path(__file__).resolve().parents[1]))  # tests/ (appended: tests/nvflare/ must not shadow nvflare)
-from helmlib import KUBE_VERSION, NOT_BUILT, helm_binary
+from tests.support.helm import KUBE_VERSION, NOT_BUILT, helm_binary
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "flarekube"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from flarekube.api import parse_document
-from flarekube.api.job import FLJob, SiteData
+from flarekube.api.job import FLJob, SiteFiles
 from flarekube.builders.jobfolder import JobFolderError, SiteInputs, build_job_folder, train_args, validate_job_folder
 
 
@@ -32,7 +32,7 @@ def _job(**workload: object) -> FLJob:
 
 def test_train_args_carry_the_spec_and_the_sites_own_files() -> None:
     args = shlex.split(
-        train_args(_job(params={"maxBatches": 5, "useAmp": True}), SiteInputs("/data", SiteData(train="a b.csv")))
+        train_args(_job(params={"maxBatches": 5, "useAmp": True}), SiteInputs("/data", SiteFiles(train="a b.csv")))
     )
     pairs = dict(zip(args[::2], args[1::2], strict=True))
     assert pairs == {
@@ -42,7 +42,7 @@ def test_train_args_carry_the_spec_and_the_sites_own_files() -> None:
 
 
 def test_builds_a_per_site_fedavg_job(tmp_path: Path) -> None:
-    sites = {"site-1": SiteInputs("/d1", SiteData()), "site-2": SiteInputs("/d2", SiteData(test="t.csv"))}
+    sites = {"site-1": SiteInputs("/d1", SiteFiles()), "site-2": SiteInputs("/d2", SiteFiles(test="t.csv"))}
     folder = build_job_folder(_job(), tmp_path, sites)
     meta = json.loads((folder / "meta.json").read_text())
     assert meta["name"] == "tab" and meta["min_clients"] == 2
@@ -65,7 +65,7 @@ def test_a_user_folder_without_meta_json_is_named(tmp_path: Path) -> None:
 
 def test_the_client_script_is_named_relative_to_the_job(tmp_path: Path) -> None:
     """A site pod installs flarekube elsewhere than the machine that built the job: no absolute paths."""
-    sites = {"site-1": SiteInputs("/data", SiteData()), "site-2": SiteInputs("/data", SiteData())}
+    sites = {"site-1": SiteInputs("/data", SiteFiles()), "site-2": SiteInputs("/data", SiteFiles())}
     folder = build_job_folder(_job(), tmp_path, sites)
     for config in folder.glob("*/config/config_fed_client.json"):
         executor = json.loads(config.read_text())["executors"][0]["executor"]["args"]

@@ -12,8 +12,8 @@ from flarekube.api.job import FLJob
 from flarekube.api.project import FLProject
 from flarekube.local import ports
 from flarekube.local.data import resolve_site_inputs
-from flarekube.local.metrics import latest_by_site, read_samples, rounds_done
 from flarekube.local.outputs import write_metrics_csv, write_plot
+from flarekube.local.samples import latest_by_site, read_samples, rounds_done
 from flarekube.local.workspace import PortInUse, Workspace
 
 REPO = Path(__file__).resolve().parents[2]

@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
+from flarekube.api.status import FLJobStatus, FLProjectStatus
+from flarekube.status import job as job_module
+from flarekube.status import project as project_module
 from flarekube.status.conditions import transitions, without_times
-from flarekube.status.job import JobSnapshot, job_phase, job_status
-from flarekube.status.project import ProjectSnapshot, SiteObservation, project_status
+from flarekube.status.job import JobSnapshot, job_phase
+from flarekube.status.project import ProjectSnapshot, SiteObservation
 
 T0, T1 = "2026-01-01T00:00:00Z", "2026-01-01T00:01:00Z"
 EXPIRES = datetime.datetime(2027, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+def project_status(s: ProjectSnapshot, previous: dict[str, Any] | None, now: str) -> dict[str, Any]:
+    """The typed status in its wire form (what the API server stores), from and to what is stored."""
+    before = FLProjectStatus.model_validate(previous) if previous is not None else None
+    return project_module.project_status(s, before, now).wire()
+
+
+def job_status(s: JobSnapshot, previous: dict[str, Any] | None, now: str) -> dict[str, Any]:
+    before = FLJobStatus.model_validate(previous) if previous is not None else None
+    return job_module.job_status(s, before, now).wire()
 
 
 def sites(*connected: bool) -> tuple[SiteObservation, ...]:
@@ -79,7 +94,8 @@ def test_transition_time_moves_only_when_status_flips() -> None:
     times = {c["type"]: c["lastTransitionTime"] for c in flipped["conditions"]}
     assert times["KitsIssued"] == T0 and times["SitesConnected"] == T1 and times["Ready"] == T1
     assert without_times(first) != without_times(flipped)
-    reasons = [r for r, _ in transitions(first, flipped)]
+    reasons = [t.reason for t in transitions(FLProjectStatus.model_validate(first),
+                                                  FLProjectStatus.model_validate(flipped))]
     assert reasons[0] == "Phase" and "AllSitesConnected" in reasons
 
 

@@ -20,13 +20,15 @@ from nvflare.app_common.abstract.fl_model import FLModel
 from nvflare.app_common.workflows.fedavg import FedAvg
 from nvflare.widgets.info_collector import GroupInfoCollector, InfoCollector
 
-STATS_GROUP = "flarekube"
-
 
 class FaultTolerantFedAvg(FedAvg):
     def __init__(self, *args: Any, min_responses: int = 0, round_timeout: int = 0, linger: int = 0,
-                 **kwargs: Any) -> None:  # fmt: skip
+                 stats_group: str = "", **kwargs: Any) -> None:  # fmt: skip
         super().__init__(*args, **kwargs)
+        # The show_stats group flarekube reads progress from (flarekube_workloads.contract.STATS_GROUP),
+        # passed in by the job config: this module travels alone in a job's custom/ folder and imports
+        # nothing but NVFlare. Empty: report nothing.
+        self.stats_group = str(stats_group)
         self.min_responses = int(min_responses)  # 0: every sampled site
         self.round_timeout = int(round_timeout)
         # Seconds to stay up after the last round so that a poller (the operator, every few seconds) sees
@@ -78,11 +80,11 @@ class FaultTolerantFedAvg(FedAvg):
 
     def handle_event(self, event_type: str, fl_ctx: FLContext) -> None:
         super().handle_event(event_type, fl_ctx)
-        if event_type == InfoCollector.EVENT_TYPE_GET_STATS:
+        if event_type == InfoCollector.EVENT_TYPE_GET_STATS and self.stats_group:
             collector = fl_ctx.get_prop(InfoCollector.CTX_KEY_STATS_COLLECTOR, None)
             if isinstance(collector, GroupInfoCollector):
                 collector.add_info(
-                    group_name=STATS_GROUP,
+                    group_name=self.stats_group,
                     info={
                         "rounds_done": self.rounds_done,
                         "num_rounds": self.num_rounds,

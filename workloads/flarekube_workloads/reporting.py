@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-METRICS_DIR_ENV = "FLAREKUBE_METRICS_DIR"
+from flarekube_workloads.contract import METRICS_DIR_ENV
 
 
 class MetricsRecorder:

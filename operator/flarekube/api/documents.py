@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from flarekube.api.errors import SpecError, problems_of
 from flarekube.api.job import FLJob
 from flarekube.api.project import FLProject
+from flarekube.api.validation import cross_check
 
 KINDS: dict[str, type[FLProject] | type[FLJob]] = {"FLProject": FLProject, "FLJob": FLJob}
 
@@ -58,26 +59,6 @@ def load_documents(paths: Iterable[Path]) -> list[tuple[Path, FLProject | FLJob]
             source = str(path) if len(docs) == 1 else f"{path}[document {index}]"
             out.append((path, parse_document(doc, source)))
     return out
-
-
-def cross_check(project: FLProject, job: FLJob) -> list[str]:
-    """Rules that span two documents (the operator checks them at reconcile time, the CLI up front)."""
-    problems: list[str] = []
-    names = [s.name for s in project.spec.sites]
-    if job.spec.project_ref != project.metadata.name:
-        problems.append(
-            f'spec.projectRef: "{job.spec.project_ref}" does not name the FLProject "{project.metadata.name}"'
-        )
-    chosen = job.spec.sites if job.spec.sites is not None else names
-    for i, site in enumerate(job.spec.sites or []):
-        if site not in names:
-            problems.append(f'spec.sites[{i}]: "{site}" is not a site of FLProject "{project.metadata.name}"')
-    if job.spec.min_sites > len(chosen):
-        problems.append(f"spec.minSites: {job.spec.min_sites} is more than the {len(chosen)} sites available")
-    for site in job.spec.data:
-        if site not in chosen:
-            problems.append(f'spec.data.{site}: "{site}" is not a site of this job')
-    return problems
 
 
 def load_bundle(paths: Iterable[Path]) -> Bundle:

@@ -82,3 +82,10 @@ def problems_of(error: ValidationError) -> list[str]:
             line = f"{field_path(line)}: {_short(value)} must be {either}"
         out.append(line)
     return out
+
+
+class SpecProblem(ValueError):
+    """A spec that parses but cannot work as written (a cross-document rule, a cluster-only limit).
+
+    Never fixed by retrying: the operator writes it to status and stops; the CLI prints it and exits.
+    The message names the field."""

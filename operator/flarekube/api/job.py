@@ -66,7 +66,7 @@ class AlgorithmSpec(SpecModel):
     params: dict[str, Scalar] = Field(default_factory=dict)
 
 
-class SiteData(SpecModel):
+class SiteFiles(SpecModel):
     """Per-site files, relative to the site's data source (the FLProject's sites[].data)."""
 
     train: str | None = Field(default=None, min_length=1, pattern=r"^[^/]")
@@ -118,7 +118,7 @@ class FLJobSpec(SpecModel):
     sites: list[DNSLabel] | None = Field(
         default=None, min_length=1, max_length=200, description="Default: every site."
     )
-    data: dict[str, SiteData] = Field(default_factory=dict)
+    data: dict[str, SiteFiles] = Field(default_factory=dict)
     fault_tolerance: FaultTolerance = Field(default_factory=FaultTolerance)
     timeout_seconds: int = Field(default=3600, ge=10, le=7 * 86400, description="Abort the job after this.")
     seed: int = Field(default=0, ge=0)

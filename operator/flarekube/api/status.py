@@ -8,14 +8,25 @@ Times are RFC 3339 strings (`2026-11-23T06:00:00Z`), as Kubernetes writes them.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+ProjectPhase = Literal["Pending", "Provisioning", "Ready", "Degraded", "Failed"]
+JobPhase = Literal["Pending", "Submitted", "Running", "Succeeded", "Failed", "Aborted"]
+ConditionStatus = Literal["True", "False", "Unknown"]
+JOB_PHASES: tuple[JobPhase, ...] = ("Pending", "Submitted", "Running", "Succeeded", "Failed", "Aborted")
+TERMINAL_JOB_PHASES: tuple[JobPhase, ...] = ("Succeeded", "Failed", "Aborted")
+
 
 class StatusModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
+
+    def wire(self) -> dict[str, Any]:
+        """The status as the API server stores it: camelCase, no nulls (a stored status never holds them,
+        so a status with nulls would never compare equal to the stored one)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 class Condition(StatusModel):
@@ -23,11 +34,15 @@ class Condition(StatusModel):
 
     # Bounds as metav1.Condition's, so a long spec error in a message is still a valid status.
     type: str = Field(max_length=316)
-    status: Literal["True", "False", "Unknown"]
+    status: ConditionStatus
     reason: str | None = Field(default=None, max_length=1024)
     message: str | None = Field(default=None, max_length=32768)
     last_transition_time: str | None = None
     observed_generation: int | None = Field(default=None, ge=0)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "True"
 
 
 class SiteStatus(StatusModel):
@@ -40,7 +55,7 @@ class SiteStatus(StatusModel):
 
 
 class FLProjectStatus(StatusModel):
-    phase: str | None = Field(default=None, description="Pending, Provisioning, Ready, Degraded or Failed.")
+    phase: ProjectPhase | None = Field(default=None, description="Pending, Provisioning, Ready, Degraded or Failed.")
     observed_generation: int | None = Field(default=None, ge=0)
     conditions: list[Condition] = Field(default_factory=list)
     sites: list[SiteStatus] = Field(default_factory=list)
@@ -53,7 +68,7 @@ class FLProjectStatus(StatusModel):
 
 
 class FLJobStatus(StatusModel):
-    phase: str | None = Field(
+    phase: JobPhase | None = Field(
         default=None, description="Pending, Submitted, Running, Succeeded, Failed or Aborted."
     )
     observed_generation: int | None = Field(default=None, ge=0)

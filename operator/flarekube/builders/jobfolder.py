@@ -16,14 +16,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from flarekube.api.job import FLJob, SiteData
+from flarekube_workloads.contract import STATS_GROUP
 
-# (client script module, model factory, key metric) per built-in workload
-CLIENT_MODULES = {
-    "clinical-tabular": "flarekube_workloads.tabular.client",
-    "chest-xray-cnn": "flarekube_workloads.xray.client",
-}
-
+from flarekube.api.job import FLJob, SiteFiles
+from flarekube.api.validation import job_folder_problems
+from flarekube.builders.workloads import Workload, workload
 
 CLIENT_SCRIPT_NAME = "flarekube_client.py"
 
@@ -37,13 +34,13 @@ class SiteInputs:
     """What one site's training script is told: where its data is, which files to use."""
 
     data_dir: str
-    files: SiteData
+    files: SiteFiles
 
 
-def client_script(workload: str) -> Path:
-    spec = importlib.util.find_spec(CLIENT_MODULES[workload])
+def client_script(row: Workload) -> Path:
+    spec = importlib.util.find_spec(row.client_module)
     if spec is None or spec.origin is None:
-        raise JobFolderError(f"workload {workload!r}: module {CLIENT_MODULES[workload]} is not installed")
+        raise JobFolderError(f"workload {row.kind!r}: module {row.client_module} is not installed")
     return Path(spec.origin)
 
 
@@ -67,40 +64,34 @@ def train_args(job: FLJob, site: SiteInputs) -> str:
     return shlex.join(args)
 
 
-# The model as a class path, not an instance: NVFlare would copy an instance's module into the job's
-# custom/ folder, where a partial copy of flarekube_workloads shadows the installed package.
-MODELS: dict[str, dict[str, object]] = {
-    "clinical-tabular": {"class_path": "flarekube_workloads.tabular.model.TabularNet", "args": {"n_features": 62}},
-    "chest-xray-cnn": {"class_path": "flarekube_workloads.xray.model.ChestCNN", "args": {"num_classes": 14}},
-}
-
-
 def job_sites(job: FLJob, project_sites: list[str]) -> list[str]:
     return list(job.spec.sites) if job.spec.sites is not None else list(project_sites)
 
 
-def build_job_folder(job: FLJob, dest: Path, sites: Mapping[str, SiteInputs], *, linger_seconds: int = 0) -> Path:
+def build_job_folder(job: FLJob, dest: Path, sites: Mapping[str, SiteInputs], *, linger_seconds: int = 0,
+                     input_width: int | None = None) -> Path:  # fmt: skip
     """Write the NVFlare job for `job` under `dest`; returns the folder to submit.
 
     linger_seconds: how long the server's controller stays up after the last round (the operator polls
-    progress and needs to see the final round; `flarekube run` reads site metrics and passes 0)."""
-    if job.spec.workload.kind == "jobFolder":
+    progress and needs to see the final round; `flarekube run` reads site metrics and passes 0).
+    input_width: the model input width observed in the data, when the caller can see the data."""
+    row = workload(job.spec.workload.kind)
+    if row is None:
         return copy_user_job_folder(job, dest)
     # Imported here: the recipe pulls in torch, which the operator's reconcile path never needs.
     from nvflare.app_opt.pt.recipes.fedavg import FedAvgRecipe
 
-    workload = job.spec.workload.kind
     # NVFlare names the script inside custom/ relative to the longest sys.path entry holding it, which
     # differs between a venv, an editable install and an image; a private copy is always custom/<name>.
     staging = Path(tempfile.mkdtemp(prefix="flarekube-script-"))
-    script = Path(shutil.copy2(client_script(workload), staging / CLIENT_SCRIPT_NAME))
+    script = Path(shutil.copy2(client_script(row), staging / CLIENT_SCRIPT_NAME))
     recipe = FedAvgRecipe(
         name=job.metadata.name,
-        model=dict(MODELS[workload]),
+        model=row.model(job, input_width),
         min_clients=job.spec.min_sites,
         num_rounds=job.spec.rounds,
         train_script=str(script),
-        key_metric="val_auc",
+        key_metric=row.key_metric,
         key_metric_mode="max",
     )
     recipe.set_per_site_config(
@@ -154,7 +145,7 @@ def apply_fault_tolerance(folder: Path, job: FLJob, linger_seconds: int = 0) -> 
             workflow["path"] = TOLERANT_FEDAVG
             workflow.setdefault("args", {}).update(
                 {"min_responses": ft.min_responses or 0, "round_timeout": ft.round_timeout_seconds,
-                 "linger": linger_seconds}
+                 "linger": linger_seconds, "stats_group": STATS_GROUP}
             )
     config.write_text(json.dumps(data, indent=4))
 
@@ -173,17 +164,8 @@ def copy_user_job_folder(job: FLJob, dest: Path) -> Path:
     return target
 
 
-def validate_job_folder(folder: Path) -> dict[str, object]:
-    """The minimal shape NVFlare needs; a clear error beats an opaque submit failure."""
-    meta_path = folder / "meta.json"
-    if not folder.is_dir():
-        raise JobFolderError(f"spec.workload.jobFolder.path: {folder} is not a folder")
-    if not meta_path.is_file():
-        raise JobFolderError(f"spec.workload.jobFolder.path: {folder} has no meta.json (not an NVFlare job)")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as err:
-        raise JobFolderError(f"spec.workload.jobFolder.path: {meta_path} is not valid JSON: {err}") from None
-    if not isinstance(meta, dict) or "deploy_map" not in meta:
-        raise JobFolderError(f"spec.workload.jobFolder.path: {meta_path} has no deploy_map")
-    return meta
+def validate_job_folder(folder: Path) -> None:
+    """api.validation's job-folder rules, raised as the builder's error."""
+    problems = job_folder_problems(folder)
+    if problems:
+        raise JobFolderError("; ".join(problems))

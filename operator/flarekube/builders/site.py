@@ -72,7 +72,7 @@ def site_deployment(project: FLProject, site: SiteSpec, owner: Owner, kit_manife
         "image": project.spec.image,
         "imagePullPolicy": "IfNotPresent",
         "command": ["bash", "-c", START],
-        "env": env(BASE_ENV | {"NVFL_WORKSPACE": f"{WORKSPACE_MOUNT}/{site.name}", "FLAREKUBE_SITE": site.name}),
+        "env": env(BASE_ENV | {"NVFL_WORKSPACE": f"{WORKSPACE_MOUNT}/{site.name}"}),
         "volumeMounts": mounts,
         "securityContext": container_security_context(),
     }

@@ -3,28 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import kopf
 
 from flarekube import metrics
+from flarekube.api.errors import SpecProblem
+from flarekube.api.status import JOB_PHASES, FLJobStatus, FLProjectStatus, StatusModel
 from flarekube.kube.config import ApiException
-from flarekube.kube.project import SpecProblem
 from flarekube.status.conditions import transitions, without_times
 
 
-def write_status(body: kopf.Body, patch: kopf.Patch, new: dict[str, Any]) -> None:
-    old = dict(body.get("status") or {})
-    if without_times(old) == without_times({**old, **new}):
+def write_status(body: kopf.Body, patch: kopf.Patch, new: StatusModel) -> None:
+    stored = dict(body.get("status") or {})
+    wire = new.wire()
+    if without_times(stored) == without_times({**stored, **wire}):
         return  # unchanged: no write, no resourceVersion bump, no watch event
-    patch.status.update(new)
-    for reason, message in transitions(old, new):
-        kopf.event(body, type="Warning" if "False" in message and "Ready" in message else "Normal",
-                   reason=reason, message=message[:1000])  # fmt: skip
+    patch.status.update(wire)
+    try:
+        old: StatusModel | None = type(new).model_validate(stored)
+    except ValueError:
+        old = None  # a stored status of another shape: every condition counts as new
+    for t in transitions(old, new):
+        kopf.event(body, type=t.type, reason=t.reason, message=t.message[:1000])
 
 
-def guarded(body: kopf.Body, patch: kopf.Patch, work: Callable[[], dict[str, Any]],
-            on_problem: Callable[[str], dict[str, Any]], permanent: bool = True) -> None:  # fmt: skip
+def guarded(body: kopf.Body, patch: kopf.Patch, work: Callable[[], StatusModel],
+            on_problem: Callable[[str], StatusModel], permanent: bool = True) -> None:  # fmt: skip
     """Run `work`; a spec problem is written to status and raised as PermanentError (retrying won't fix it).
     Timers pass permanent=False: they keep polling, so a corrected spec is picked up without a restart."""
     kind = str(body.get("kind", "unknown"))
@@ -51,19 +55,20 @@ def guarded(body: kopf.Body, patch: kopf.Patch, work: Callable[[], dict[str, Any
     record(body, status)
 
 
-def record(body: kopf.Body, status: dict[str, Any]) -> None:
+def record(body: kopf.Body, status: StatusModel) -> None:
     """Gauges from the status just computed (never counted up: a restarted operator reports the same)."""
     meta = body.get("metadata") or {}
     name, ns = str(meta.get("name")), str(meta.get("namespace"))
-    if body.get("kind") == "FLProject":
-        metrics.SITES_CONNECTED.labels(name, ns).set(int(status.get("sitesConnected") or 0))
-        metrics.SITES_TOTAL.labels(name, ns).set(int(status.get("sitesTotal") or 0))
-        metrics.PROJECT_READY.labels(name, ns).set(1 if status.get("phase") == "Ready" else 0)
+    if isinstance(status, FLProjectStatus):
+        metrics.SITES_CONNECTED.labels(name, ns).set(status.sites_connected or 0)
+        metrics.SITES_TOTAL.labels(name, ns).set(status.sites_total or 0)
+        metrics.PROJECT_READY.labels(name, ns).set(1 if status.phase == "Ready" else 0)
         return
+    assert isinstance(status, FLJobStatus)
     project = str((body.get("spec") or {}).get("projectRef"))
-    metrics.JOB_ROUND.labels(name, project).set(int(status.get("round") or 0))
-    metrics.JOB_ROUNDS_TOTAL.labels(name, project).set(int(status.get("rounds") or 0))
-    for key, value in (status.get("metrics") or {}).items():
-        metrics.JOB_METRIC.labels(name, key).set(float(value))
-    for phase in metrics.JOB_PHASES:
-        metrics.JOB_PHASE.labels(name, project, phase).set(1 if status.get("phase") == phase else 0)
+    metrics.JOB_ROUND.labels(name, project).set(status.round or 0)
+    metrics.JOB_ROUNDS_TOTAL.labels(name, project).set(status.rounds or 0)
+    for key, value in status.metrics.items():
+        metrics.JOB_METRIC.labels(name, key).set(value)
+    for phase in JOB_PHASES:
+        metrics.JOB_PHASE.labels(name, project, phase).set(1 if status.phase == phase else 0)

@@ -7,9 +7,9 @@ from typing import Any
 
 import kopf
 
+from flarekube.controller import job as jobs
 from flarekube.handlers.common import guarded
 from flarekube.kube import config
-from flarekube.kube import job as jobs
 
 PLURAL = "fljobs.v1alpha1.flarekube.io"
 log = logging.getLogger(__name__)

@@ -103,3 +103,6 @@ def merge_patch(api: client.ApiClient, kind: str, namespace: str, name: str, pat
                 subresource: str | None = None) -> Obj:  # fmt: skip
     url = path(kind, namespace, name) + (f"/{subresource}" if subresource else "")
     return call(api, "PATCH", url, patch, "application/merge-patch+json")
+
+
+Api = client.ApiClient  # what the controllers pass around without importing the kubernetes client

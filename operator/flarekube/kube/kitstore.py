@@ -40,12 +40,12 @@ def _kind(blobs: Blobs) -> str:
 
 
 class SecretKitStore:
-    def __init__(self, api: client.ApiClient, owner: Owner, project_key: str,
+    def __init__(self, api: client.ApiClient, owner: Owner, project: str,
                  fault: Callable[[str], None] | None = None) -> None:  # fmt: skip
         self.api = api
         self.owner = owner
         self.namespace = owner.namespace
-        self.project = project_key
+        self.project = project  # the FLProject's metadata.name
         self._fault = fault or (lambda point: None)
         self._kits: dict[str, Obj] | None = None
 

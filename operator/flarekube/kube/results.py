@@ -15,6 +15,7 @@ from kubernetes import client
 from kubernetes.stream import stream
 
 from flarekube import naming
+from flarekube.api.status import FLJobStatus
 from flarekube.builders.server import STATE_MOUNT, WORKSPACE
 from flarekube.kube import apply as k
 from flarekube.kube.config import api_client
@@ -54,8 +55,8 @@ def fetch_global_model(namespace: str, job: str, out: Path, api: client.ApiClien
     body = k.get(api, "FLJob", namespace, job)
     if body is None:
         raise ResultsError(f"FLJob {namespace}/{job} not found")
-    status = body.get("status") or {}
-    job_id, phase = status.get("jobId"), status.get("phase")
+    status = FLJobStatus.model_validate(body.get("status") or {})
+    job_id, phase = status.job_id, status.phase
     if not job_id:
         raise ResultsError(f"FLJob {namespace}/{job} was not submitted yet (phase {phase})")
     pod = _server_pod(api, namespace, body["spec"]["projectRef"])
@@ -71,7 +72,6 @@ def fetch_global_model(namespace: str, job: str, out: Path, api: client.ApiClien
     out.mkdir(parents=True, exist_ok=True)
     path = out / "global_model.pt"
     path.write_bytes(base64.b64decode(reply["data"]))
-    summary = {k_: status.get(k_) for k_ in ("phase", "roundSummary", "metric", "jobId")}
+    summary = {"phase": phase, "roundSummary": status.round_summary, "metric": status.metric, "jobId": job_id}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
-    rounds, metric = status.get("roundSummary"), status.get("metric")
-    return path, f"{reply['size']} bytes; phase {phase}, round {rounds}, metric {metric}"
+    return path, f"{reply['size']} bytes; phase {phase}, round {status.round_summary}, metric {status.metric}"

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from flarekube.builders.jobfolder import SiteInputs
-from flarekube.local.data import DEFAULT_FILES
 
 
 def compare_tabular(
@@ -19,14 +18,10 @@ def compare_tabular(
     from flarekube_workloads.tabular.data import load_site
 
     weights = baseline.load_state_dict(global_model)
-    train_default, test_default = DEFAULT_FILES["clinical-tabular"]
     out: dict[str, dict[str, float]] = {}
     for name, inputs in sites.items():
-        data = load_site(
-            inputs.data_dir,
-            (inputs.files.train or train_default).replace("{site}", name),
-            (inputs.files.test or test_default).replace("{site}", name),
-        )
+        # The files were resolved once (spec or the workload's defaults) when the run was planned.
+        data = load_site(inputs.data_dir, str(inputs.files.train), str(inputs.files.test))
         local = baseline.train_local(data, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
         out[name] = {
             "local_auc": baseline.evaluate(local, data)["auc"],

@@ -1,71 +1,43 @@
-"""Resolve and check every site's data before anything starts: a missing path is named up front."""
+"""Resolve every site's data for `flarekube run`; the checks themselves are api.validation's.
+
+Also the one fact about the data the job folder needs from this machine: the tabular input width.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-from flarekube.api.job import FLJob, SiteData
+from flarekube.api.job import FLJob
 from flarekube.api.project import FLProject
+from flarekube.api.validation import DataProblem, local_data_folder, local_data_problems, site_files
 from flarekube.builders.jobfolder import SiteInputs
-
-DEFAULT_FILES = {
-    "clinical-tabular": ("{site}.csv", "{site}_test.csv"),
-}
-
-
-@dataclass(frozen=True)
-class DataProblem:
-    site: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"site {self.site}: {self.message}"
+from flarekube.builders.workloads import workload
 
 
 def resolve_site_inputs(
     project: FLProject, job: FLJob, sites: list[str], base_dir: Path
 ) -> tuple[dict[str, SiteInputs], list[DataProblem]]:
+    """SiteInputs for every site whose data checks out, and one DataProblem per thing that does not."""
+    rules = workload(job.spec.workload.kind)
+    problems = local_data_problems(project, job, sites, base_dir, rules)
+    failed = {p.site for p in problems}
     inputs: dict[str, SiteInputs] = {}
-    problems: list[DataProblem] = []
-    builtin = job.spec.workload.kind != "jobFolder"
     for name in sites:
-        site = project.site(name)
-        source = site.data
-        if source is None:
-            if builtin:
-                problems.append(DataProblem(name, "has no data source (spec.sites[].data.localPath)"))
-            continue
-        if source.local_path is None:
-            problems.append(
-                DataProblem(
-                    name, "flarekube run needs spec.sites[].data.localPath (hostPath/pvc are cluster-only)"
-                )
-            )
-            continue
-        folder = (base_dir / source.local_path).resolve()
-        if not folder.is_dir():
-            problems.append(DataProblem(name, f"data folder {folder} does not exist"))
-            continue
-        files = job.spec.data.get(name, SiteData())
-        defaults = DEFAULT_FILES.get(job.spec.workload.kind)
-        if defaults is not None:
-            for label, given, default in (
-                ("train", files.train, defaults[0]),
-                ("test", files.test, defaults[1]),
-            ):
-                path = folder / (given or default).replace("{site}", name)
-                if not path.is_file():
-                    problems.append(DataProblem(name, f"{label} file {path} does not exist"))
-        if job.spec.workload.kind == "chest-xray-cnn":
-            problems += _xray_layout_problems(name, folder, str(job.spec.workload.params.get("layout", "npz")))
-        inputs[name] = SiteInputs(data_dir=str(folder), files=files)
+        folder = local_data_folder(project, name, base_dir)
+        if folder is not None and name not in failed:
+            inputs[name] = SiteInputs(data_dir=str(folder), files=site_files(job, name, rules))
     return inputs, problems
 
 
-def _xray_layout_problems(site: str, folder: Path, layout: str) -> list[DataProblem]:
-    if layout == "nih" and not (folder / "Data_Entry_2017.csv").is_file():
-        return [DataProblem(site, f"{folder} has no Data_Entry_2017.csv (NIH ChestX-ray14 layout)")]
-    if layout == "npz" and not any(folder.glob("*.npz")):
-        return [DataProblem(site, f"{folder} has no .npz file (MedMNIST ChestMNIST layout)")]
-    return []
+def csv_width(inputs: dict[str, SiteInputs]) -> int | None:
+    """Features per row of the first site's train CSV (label first, no header); None when unreadable."""
+    for site in inputs.values():
+        path = Path(site.data_dir) / str(site.files.train)
+        try:
+            with path.open() as fh:
+                first = fh.readline()
+        except OSError:
+            continue
+        if first.strip():
+            return len(first.split(",")) - 1
+    return None

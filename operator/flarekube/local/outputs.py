@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from flarekube.local.metrics import Sample
+from flarekube.local.samples import Sample
 
 PLOTTED = (("val_auc", "validation AUC (global model, site's own data)"), ("train_loss", "train loss"))
 

@@ -6,7 +6,8 @@ from rich.console import Group
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from flarekube.local.metrics import Sample, latest_by_site, rounds_done
+from flarekube import flare
+from flarekube.local.samples import Sample, latest_by_site, rounds_done
 
 
 class JobView:
@@ -23,12 +24,18 @@ class JobView:
         self.task = self.progress.add_task(job_name, total=rounds, status="submitting")
         self.connected: set[str] = set(sites)
         self.samples: list[Sample] = []
+        self.rounds = 0
 
-    def update(self, samples: list[Sample], status: str, connected: set[str] | None = None) -> None:
+    def update(self, samples: list[Sample], status: str, connected: set[str] | None = None,
+               progress: flare.JobProgress | None = None) -> None:  # fmt: skip
+        """progress: what the server's controller reports through the Flare boundary (as the operator
+        reads it); the sites' own metric lines count too, for the rounds the poll did not catch."""
         self.samples = samples
         if connected is not None:
             self.connected = connected
-        self.progress.update(self.task, completed=rounds_done(samples, self.sites), status=status)
+        server = progress.rounds_done if progress is not None else 0
+        self.rounds = max(self.rounds, server, rounds_done(samples, self.sites))
+        self.progress.update(self.task, completed=self.rounds, status=status)
 
     def table(self) -> Table:
         table = Table(expand=False)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flarekube_workloads.contract import METRICS_DIR_ENV
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -20,10 +21,10 @@ from flarekube.api import Bundle, FLJob
 from flarekube.builders.jobfolder import SiteInputs, build_job_folder, job_sites
 from flarekube.local import outputs
 from flarekube.local.compare import compare_tabular
-from flarekube.local.data import resolve_site_inputs
+from flarekube.local.data import csv_width, resolve_site_inputs
 from flarekube.local.federation import LocalFederation, issue_kits, running
-from flarekube.local.metrics import read_samples
 from flarekube.local.progress import JobView
+from flarekube.local.samples import read_samples
 from flarekube.local.workspace import Workspace, default_root
 
 
@@ -75,7 +76,7 @@ def run(bundle: Bundle, options: RunOptions, console: Console) -> list[JobResult
     )
 
     def site_env(name: str) -> dict[str, str]:
-        return {"FLAREKUBE_METRICS_DIR": str(ws.metrics)}
+        return {METRICS_DIR_ENV: str(ws.metrics)}
 
     results: list[JobResult] = []
     with running(project, ws, sites, site_env, connect_timeout=options.connect_timeout) as fed:
@@ -100,7 +101,8 @@ def _run_job(
     ws = fed.workspace
     for stale in ws.metrics.glob("*.jsonl"):
         stale.unlink()
-    folder = build_job_folder(job, ws.jobs / job.metadata.name, inputs)
+    width = csv_width(inputs) if job.spec.workload.kind == "clinical-tabular" else None
+    folder = build_job_folder(job, ws.jobs / job.metadata.name, inputs, input_width=width)
     job_sites_ = list(inputs) or fed.sites
     view = JobView(job.metadata.name, job.spec.rounds, job_sites_)
     started = time.monotonic()
@@ -119,7 +121,8 @@ def _run_job(
                 raise RunError(f"{dead[0].name} exited during the job:\n{dead[0].log_tail()}")
             time.sleep(1.0)
             state = flare.job_state(fed.session, job_id)
-            view.update(read_samples(ws.metrics), state.status, flare.connected_sites(fed.session))
+            view.update(read_samples(ws.metrics), state.status, flare.connected_sites(fed.session),
+                        None if state.finished else flare.job_progress(fed.session, job_id))
         view.update(read_samples(ws.metrics), state.status)
     console.print()
     seconds = time.monotonic() - started

@@ -1,19 +1,21 @@
 """FLJob status from what was observed: the project's readiness, NVFlare's job status and progress.
 
-Phases: Pending -> Submitted -> Running -> Succeeded | Failed | Aborted. ROUND ("7/10") and METRIC come
-from the server's FaultTolerantFedAvg (show_stats); once NVFlare reports the job finished, the last
-progress that was observed is kept (a finished job has no controller left to ask).
+Phases: Pending -> Submitted -> Running -> Succeeded | Failed | Aborted. Readiness is the same ordered
+chain of small pure checks as the FLProject's: SpecValid -> Submitted -> Complete. ROUND ("7/10") and
+METRIC come from the server's controller (the Flare boundary's job progress); once NVFlare reports the
+job finished, the last progress that was observed is kept (a finished job has no controller left to ask).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from flarekube.status.conditions import FALSE, TRUE, Condition, clean, merge
+from flarekube_workloads.contract import KEY_METRIC
 
-KEY_METRIC = "val_auc"
+from flarekube.api.status import TERMINAL_JOB_PHASES, Condition, FLJobStatus, JobPhase
+from flarekube.status.conditions import FALSE, TRUE, condition, merge, run_chain
+
 SUBMITTED_STATES = ("SUBMITTED", "APPROVED", "DISPATCHED")
 
 
@@ -29,9 +31,10 @@ class JobSnapshot:
     rounds_done: int | None = None
     metrics: Mapping[str, float] | None = None
     submit_error: str | None = None
+    start_time: str | None = None
 
 
-def job_phase(s: JobSnapshot, rounds_done: int = 0) -> str:
+def job_phase(s: JobSnapshot, rounds_done: int = 0) -> JobPhase:
     status = s.nvflare_status or ""
     if s.spec_error:
         return "Failed"
@@ -53,51 +56,67 @@ def job_phase(s: JobSnapshot, rounds_done: int = 0) -> str:
     return "Submitted"
 
 
-def _conditions(s: JobSnapshot, phase: str) -> list[Condition]:
-    if s.spec_error:
-        valid = Condition("SpecValid", FALSE, "InvalidSpec", s.spec_error)
-    else:
-        valid = Condition("SpecValid", TRUE, "SpecValid")
+@dataclass(frozen=True)
+class _Observed:
+    """A snapshot with the phase and rounds already decided: what the checks judge."""
+
+    snap: JobSnapshot
+    phase: JobPhase
+
+
+def check_spec(o: _Observed) -> Condition:
+    if o.snap.spec_error:
+        return condition("SpecValid", FALSE, "InvalidSpec", o.snap.spec_error)
+    return condition("SpecValid", TRUE, "SpecValid")
+
+
+def check_submitted(o: _Observed) -> Condition:
+    s = o.snap
     if s.job_id is not None:
-        submitted = Condition("Submitted", TRUE, "Submitted", f"NVFlare job {s.job_id}")
-    elif s.submit_error:
-        submitted = Condition("Submitted", FALSE, "SubmitFailed", s.submit_error)
-    else:
-        submitted = Condition("Submitted", FALSE, "WaitingForProject", s.project_message or "project not Ready")
-    finished = phase in ("Succeeded", "Failed", "Aborted")
+        return condition("Submitted", TRUE, "Submitted", f"NVFlare job {s.job_id}")
+    if s.submit_error:
+        return condition("Submitted", FALSE, "SubmitFailed", s.submit_error)
+    return condition("Submitted", FALSE, "WaitingForProject", s.project_message or "project not Ready")
+
+
+def check_complete(o: _Observed) -> Condition:
+    s, phase = o.snap, o.phase
+    finished = phase in TERMINAL_JOB_PHASES
     lost = phase == "Succeeded" and s.nvflare_status == "FINISHED:ABNORMAL"
     message = f"NVFlare status {s.nvflare_status}" if s.nvflare_status else ""
     if lost:
         message += "; every round completed, a site's job process was lost (see docs/fault-tolerance.md)"
     reason = "CompletedWithLostSite" if lost else (phase if finished else "InProgress")
-    complete = Condition("Complete", TRUE if phase == "Succeeded" else FALSE, reason, message)
-    return [valid, submitted, complete]
+    return condition("Complete", TRUE if phase == "Succeeded" else FALSE, reason, message)
 
 
-def job_status(s: JobSnapshot, previous: Mapping[str, Any] | None, now: str | None = None) -> dict[str, Any]:
-    previous = previous or {}
+CHECKS = (check_spec, check_submitted, check_complete)
+
+
+def job_status(s: JobSnapshot, previous: FLJobStatus | None, now: str | None = None) -> FLJobStatus:
+    previous = previous or FLJobStatus()
     rounds_done = s.rounds_done
     if rounds_done is None:
-        rounds_done = int(previous.get("round") or 0)  # a finished job keeps its last observed round
+        rounds_done = previous.round or 0  # a finished job keeps its last observed round
     phase = job_phase(s, rounds_done)
     if phase == "Succeeded":
         rounds_done = s.total_rounds  # NVFlare ran every round (early stopping is not configured)
-    metrics = dict(s.metrics) if s.metrics else dict(previous.get("metrics") or {})
+    metrics = dict(s.metrics) if s.metrics else dict(previous.metrics)
     metric = metrics.get(KEY_METRIC)
-    status = {
-        "phase": phase,
-        "observedGeneration": s.generation,
-        "jobId": s.job_id,
-        "nvflareStatus": s.nvflare_status,
-        "round": rounds_done,
-        "rounds": s.total_rounds,
-        "roundSummary": f"{rounds_done}/{s.total_rounds}",
-        "metrics": metrics,
-        "metric": f"{metric:.4f}" if isinstance(metric, int | float) else "",
-        "conditions": merge(previous.get("conditions"), _conditions(s, phase), s.generation, now),
-    }
-    return dict(clean(status))
+    return FLJobStatus(
+        phase=phase,
+        observed_generation=s.generation,
+        job_id=s.job_id,
+        start_time=s.start_time or previous.start_time,
+        nvflare_status=s.nvflare_status,
+        round=rounds_done,
+        rounds=s.total_rounds,
+        round_summary=f"{rounds_done}/{s.total_rounds}",
+        metrics=metrics,
+        metric=f"{metric:.4f}" if isinstance(metric, int | float) else "",
+        conditions=merge(previous.conditions, run_chain(_Observed(s, phase), CHECKS), s.generation, now),
+    )
 
 
-def is_terminal(phase: str) -> bool:
-    return phase in ("Succeeded", "Failed", "Aborted")
+def is_terminal(phase: str | None) -> bool:
+    return phase in TERMINAL_JOB_PHASES

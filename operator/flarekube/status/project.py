@@ -7,11 +7,11 @@ counted across reconciles: the same snapshot always yields the same status.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from flarekube.status.conditions import FALSE, TRUE, Condition, clean, merge, ready, run_chain
+from flarekube.api.status import Condition, FLProjectStatus, ProjectPhase, SiteStatus
+from flarekube.status.conditions import FALSE, TRUE, condition, merge, ready, run_chain
 
 
 @dataclass(frozen=True)
@@ -46,40 +46,40 @@ def _iso(value: datetime.datetime | None) -> str | None:
 
 def check_kits(s: ProjectSnapshot) -> Condition:
     if s.spec_error:
-        return Condition("KitsIssued", FALSE, "InvalidSpec", s.spec_error)
+        return condition("KitsIssued", FALSE, "InvalidSpec", s.spec_error)
     if s.kit_error:
-        return Condition("KitsIssued", FALSE, "KitsRefused", s.kit_error)
+        return condition("KitsIssued", FALSE, "KitsRefused", s.kit_error)
     if s.ca_fingerprint is None:
-        return Condition("KitsIssued", FALSE, "NoRootCA", "the root CA Secret does not exist yet")
+        return condition("KitsIssued", FALSE, "NoRootCA", "the root CA Secret does not exist yet")
     if s.kits_missing:
-        return Condition("KitsIssued", FALSE, "KitsMissing", "no kit Secret yet for " + ", ".join(s.kits_missing))
-    return Condition("KitsIssued", TRUE, "KitsIssued", f"root CA sha256 {s.ca_fingerprint[:16]}")
+        return condition("KitsIssued", FALSE, "KitsMissing", "no kit Secret yet for " + ", ".join(s.kits_missing))
+    return condition("KitsIssued", TRUE, "KitsIssued", f"root CA sha256 {s.ca_fingerprint[:16]}")
 
 
 def check_server(s: ProjectSnapshot) -> Condition:
     if s.server_ready:
-        return Condition("ServerReady", TRUE, "ServerReady", f"listening at {s.server_endpoint}")
+        return condition("ServerReady", TRUE, "ServerReady", f"listening at {s.server_endpoint}")
     phase = s.server_pod_phase or "no pod"
-    return Condition("ServerReady", FALSE, "ServerNotReady", f"server pod: {phase}")
+    return condition("ServerReady", FALSE, "ServerNotReady", f"server pod: {phase}")
 
 
 def check_sites(s: ProjectSnapshot) -> Condition:
     total = len(s.sites)
     connected = sum(1 for site in s.sites if site.connected)
     if s.flare_error:
-        return Condition("SitesConnected", FALSE, "AdminSessionFailed", s.flare_error)
+        return condition("SitesConnected", FALSE, "AdminSessionFailed", s.flare_error)
     if not s.flare_polled:
-        return Condition("SitesConnected", FALSE, "NotPolledYet", f"0/{total} connected (not asked yet)")
+        return condition("SitesConnected", FALSE, "NotPolledYet", f"0/{total} connected (not asked yet)")
     if connected == total:
-        return Condition("SitesConnected", TRUE, "AllSitesConnected", f"{connected}/{total} connected")
+        return condition("SitesConnected", TRUE, "AllSitesConnected", f"{connected}/{total} connected")
     missing = ", ".join(site.name for site in s.sites if not site.connected)
-    return Condition("SitesConnected", FALSE, "SitesMissing", f"{connected}/{total} connected; missing {missing}")
+    return condition("SitesConnected", FALSE, "SitesMissing", f"{connected}/{total} connected; missing {missing}")
 
 
 CHECKS = (check_kits, check_server, check_sites)
 
 
-def phase(conditions: Sequence[Condition], s: ProjectSnapshot) -> str:
+def phase(conditions: Sequence[Condition], s: ProjectSnapshot) -> ProjectPhase:
     if s.spec_error or s.kit_error:
         return "Failed"
     by_type = {c.type: c for c in conditions}
@@ -93,29 +93,24 @@ def phase(conditions: Sequence[Condition], s: ProjectSnapshot) -> str:
     return "Ready"
 
 
-def _site(site: SiteObservation) -> dict[str, Any]:
-    return {
-        "name": site.name,
-        "connected": site.connected,
-        "podPhase": site.pod_phase or "None",
-        "certExpires": _iso(site.cert_expires),
-    }
+def _site(site: SiteObservation) -> SiteStatus:
+    return SiteStatus(name=site.name, connected=site.connected, pod_phase=site.pod_phase or "None",
+                      cert_expires=_iso(site.cert_expires))  # fmt: skip
 
 
-def project_status(s: ProjectSnapshot, previous: Mapping[str, Any] | None, now: str | None = None) -> dict[str, Any]:
+def project_status(s: ProjectSnapshot, previous: FLProjectStatus | None, now: str | None = None) -> FLProjectStatus:
     conditions = run_chain(s, CHECKS)
     conditions.append(ready(conditions))
     connected = sum(1 for site in s.sites if site.connected)
-    status = {
-        "phase": phase(conditions, s),
-        "observedGeneration": s.generation,
-        "sitesConnected": connected,
-        "sitesTotal": len(s.sites),
-        "sitesSummary": f"{connected}/{len(s.sites)}",
-        "serverEndpoint": s.server_endpoint,
-        "caFingerprint": s.ca_fingerprint,
-        "caExpires": _iso(s.ca_expires),
-        "sites": [_site(site) for site in s.sites],
-        "conditions": merge((previous or {}).get("conditions"), conditions, s.generation, now),
-    }
-    return dict(clean(status))
+    return FLProjectStatus(
+        phase=phase(conditions, s),
+        observed_generation=s.generation,
+        sites_connected=connected,
+        sites_total=len(s.sites),
+        sites_summary=f"{connected}/{len(s.sites)}",
+        server_endpoint=s.server_endpoint,
+        ca_fingerprint=s.ca_fingerprint,
+        ca_expires=_iso(s.ca_expires),
+        sites=[_site(site) for site in s.sites],
+        conditions=merge(previous.conditions if previous else None, conditions, s.generation, now),
+    )

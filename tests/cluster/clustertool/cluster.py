@@ -17,7 +17,7 @@ from pathlib import Path
 
 from . import addons, components, images, network, pki
 from . import config as c
-from .procs import ComponentDied, Supervisor, kill_and_wait
+from .procs import ComponentDied, ProcessGroup, kill_and_wait
 
 # command -> how to get it
 PREREQS = {
@@ -103,7 +103,7 @@ def dns_ready(p: c.Paths) -> bool:
     return out.strip() not in ("", "0")
 
 
-def healthy(p: c.Paths, sup: Supervisor) -> bool:
+def healthy(p: c.Paths, sup: ProcessGroup) -> bool:
     if any(sup.pid(comp.name) is None for comp in components.components(p)):
         return False
     try:
@@ -121,7 +121,7 @@ def write_user_kubeconfig(p: c.Paths) -> Path:
 def up(p: c.Paths) -> Path:
     t0 = time.monotonic()
     preflight(p)
-    sup = Supervisor(p.run, p.logs)
+    sup = ProcessGroup(p.run, p.logs)
     if healthy(p, sup):
         images.ensure_cluster_images(p)  # a rebuilt test image is imported, an unchanged one skipped
         say(f"reusing the running cluster ({time.monotonic() - t0:.1f} s)")
@@ -176,7 +176,7 @@ def up(p: c.Paths) -> Path:
 
 def down(p: c.Paths) -> None:
     t0 = time.monotonic()
-    sup = Supervisor(p.run, p.logs)
+    sup = ProcessGroup(p.run, p.logs)
     for comp in reversed(components.components(p)):
         if comp.name != "containerd":
             # The API server's graceful shutdown waits ~15 s for watches to drain; this cluster's data
@@ -214,7 +214,7 @@ def memory_mib(p: c.Paths) -> float:
 
 
 def status(p: c.Paths) -> bool:
-    sup = Supervisor(p.run, p.logs)
+    sup = ProcessGroup(p.run, p.logs)
     ok = True
     for comp in components.components(p):
         pid = sup.pid(comp.name)

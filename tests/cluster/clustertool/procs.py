@@ -28,7 +28,9 @@ def _start_time(pid: int) -> str | None:
     return stat.rsplit(")", 1)[1].split()[19]
 
 
-class Supervisor:
+class ProcessGroup:
+    """The cluster's detached host processes, by name: pid files under `run_dir`, logs under `log_dir`."""
+
     def __init__(self, run_dir: Path, log_dir: Path) -> None:
         self.run_dir, self.log_dir = run_dir, log_dir
 

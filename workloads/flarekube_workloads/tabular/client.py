@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from flarekube_workloads.contract import TABULAR_TEST_FILE, TABULAR_TRAIN_FILE
 from flarekube_workloads.flare_loop import (
     client_parser,
     expand_site,
@@ -39,8 +40,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         device="cpu",
         device_help="auto, cpu or cuda (this MLP is faster on CPU)",
     )
-    p.add_argument("--train-file", default="{site}.csv")
-    p.add_argument("--test-file", default="{site}_test.csv")
+    p.add_argument("--train-file", default=TABULAR_TRAIN_FILE)
+    p.add_argument("--test-file", default=TABULAR_TEST_FILE)
     return parse_client_args(p, argv)
 
 

@@ -1,4 +1,8 @@
-"""Helpers for tests that run real NVFlare federations through `flarekube run`."""
+"""Helpers for tests that run real NVFlare federations through `flarekube run` (tests/federation).
+
+The `run_flarekube` fixture is loaded by `pytest_plugins` in tests/conftest.py; the document builders are
+imported as `from tests.support.federation import job_doc, project_doc, ...`.
+"""
 
 from __future__ import annotations
 

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from clustertool import config  # the one place the cluster build's versions and paths live
+
 NOT_BUILT = "helm is not built yet (run `make cluster-build`)"
-sys.path.append(str(REPO / "tests" / "cluster"))
-from clustertool import config  # noqa: E402  (the one place the cluster build's versions and paths live)
 
 # `helm template` has no cluster to ask; a helm built from source assumes Kubernetes v1.20, which the
 # chart's kubeVersion (>= 1.30, for CEL fieldPath and transition rules) refuses.

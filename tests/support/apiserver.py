@@ -3,7 +3,8 @@
 No kubelet, scheduler or controllers: CRD validation happens entirely in the API server, so this is the
 real thing for what these tests check, and it does not touch the shared local cluster (its own ports,
 its own etcd in a temporary folder). The binaries are the cluster build's (`make cluster-build`); the
-tests skip with that instruction when they are not built yet.
+tests skip with that instruction when they are not built yet. Used by tests/apiserver, tests/kube and
+bench/bench_operator.py (`from tests.support.apiserver import BareApiServer, binaries`).
 """
 
 from __future__ import annotations
@@ -14,20 +15,16 @@ import secrets
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import urllib3
+from clustertool import config as cluster_config  # versions and cache paths live there
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from kubernetes import client
-
-CLUSTER_DIR = Path(__file__).resolve().parents[1] / "cluster"
-sys.path.append(str(CLUSTER_DIR))
-from clustertool import config as cluster_config  # noqa: E402  (versions and cache paths live there)
 
 READY_TIMEOUT = 90.0
 PR_SET_PDEATHSIG = 1

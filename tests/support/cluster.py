@@ -1,11 +1,7 @@
 """The `cluster` fixture and helpers for every test that needs a real Kubernetes cluster.
 
-Use it from any conftest (tests/cluster, tests/e2e, ...)::
-
-    import sys
-    from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, where this module lives
-    from clusterlib import cluster, kube  # noqa: F401  (pytest finds fixtures by name)
+The fixtures are loaded for every test by `pytest_plugins` in tests/conftest.py; helpers are imported
+as `from tests.support.cluster import wait_for, ...`::
 
     @pytest.mark.cluster
     def test_something(cluster: Path, kube: ApiClient) -> None: ...
@@ -31,13 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from clustertool import config as cluster_config  # the one definition of names and paths (tests/cluster)
 from kubernetes import client, config
 
-CLUSTER_DIR = Path(__file__).resolve().parent / "cluster"
+CLUSTER_DIR = Path(__file__).resolve().parents[1] / "cluster"
 REPO = CLUSTER_DIR.parents[1]
-sys.path.insert(0, str(CLUSTER_DIR))  # the cluster tool's package: one definition of names and paths
-
-from clustertool import config as cluster_config  # noqa: E402
 
 TESTBOX_IMAGE = cluster_config.TESTBOX_IMAGE
 

@@ -2,6 +2,7 @@
 
 `operator` (session scope) runs `flarekube operator` in the cluster as a ServiceAccount bound to exactly
 the chart's rules, watching one restricted namespace (`fed_ns`) that holds the site data as a PVC.
+`cluster` and `kube` are tests/support/cluster.py's; all are loaded by `pytest_plugins` in tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,12 +20,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, where clusterlib lives
-import clusterlib
-from clusterlib import wait_for
-
-cluster = clusterlib.cluster  # pytest finds fixtures by name
-kube = clusterlib.kube
+from tests.support.cluster import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "flarekube"

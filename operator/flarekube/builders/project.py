@@ -1,0 +1,87 @@
+"""An FLProject as the operator sees it (`Target`) and every object it wants to exist (`desired`). Pure.
+
+Naming: an FLProject's `metadata.name` is its `name` (Target.name; `project` where a function takes the
+string); `spec.projectName` is NVFlare's project name, baked into every certificate (`project_name`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flarekube import naming
+from flarekube.api import FLProject, SpecError, parse_document
+from flarekube.api.errors import SpecProblem
+from flarekube.api.validation import cluster_project_problems
+from flarekube.builders import netpol, server, site
+from flarekube.builders.common import Obj, Owner
+
+
+@dataclass(frozen=True)
+class Target:
+    """An FLProject as the operator sees it: the parsed spec plus where its objects go."""
+
+    project: FLProject
+    owner: Owner
+    host: str
+    generation: int
+
+    @property
+    def name(self) -> str:
+        return self.project.metadata.name
+
+    @property
+    def namespace(self) -> str:
+        return self.owner.namespace
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.host}:{self.project.spec.server.fl_port}"
+
+    @property
+    def admin(self) -> str:
+        return self.project.spec.admins[0].email
+
+    @property
+    def participants(self) -> list[str]:
+        """Everyone with a kit the cluster runs: the server (by its host name) and each site."""
+        return [self.host, *(s.name for s in self.project.spec.sites)]
+
+
+def owner_of(body: Mapping[str, Any]) -> Owner:
+    meta = body["metadata"]
+    return Owner("FLProject", meta["name"], meta["uid"], meta["namespace"])
+
+
+def target(body: Mapping[str, Any]) -> Target:
+    """Parse and check an FLProject as stored; SpecProblem names every field that cannot work."""
+    try:
+        parsed = parse_document(dict(body), "FLProject")
+    except SpecError as err:
+        raise SpecProblem("; ".join(err.problems)) from None
+    assert isinstance(parsed, FLProject)
+    problems = cluster_project_problems(parsed)
+    if problems:
+        raise SpecProblem("; ".join(problems))
+    meta = body["metadata"]
+    host = parsed.spec.server.host or naming.server_host(meta["name"], meta["namespace"], parsed.spec.server.name)
+    return Target(parsed, owner_of(body), host, int(meta.get("generation") or 0))
+
+
+def desired(t: Target, manifests: Mapping[str, bytes], operator_namespace: str | None) -> list[Obj]:
+    """Every object the project wants, given each participant's kit manifest (by participant name)."""
+    p, o = t.project, t.owner
+    objects = [
+        server.server_pvc(p, o),
+        server.server_service(p, o),
+        netpol.server_policy(p, o, operator_namespace),
+        netpol.site_policy(p, o),
+        server.server_deployment(p, o, manifests[t.host], t.host),
+    ]
+    objects += [site.site_deployment(p, s, o, manifests[s.name]) for s in p.spec.sites]
+    return objects
+
+
+def site_deployments(objects: list[Obj]) -> set[str]:
+    return {o["metadata"]["name"] for o in objects if o["kind"] == "Deployment"}

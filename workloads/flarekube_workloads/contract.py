@@ -1,0 +1,21 @@
+"""Facts shared by the operator/CLI and the code that runs inside NVFlare jobs. Imports nothing.
+
+The operator reads these without importing NVFlare or torch (the server's controller and the clients
+do import them), so each fact has one home on both sides of the job boundary.
+"""
+
+from __future__ import annotations
+
+# The group under which the server's controller answers NVFlare's `show_stats` with its progress
+# (rounds done, the latest aggregated metrics); flarekube's Flare boundary reads the same group.
+STATS_GROUP = "flarekube"
+
+# Set by `flarekube run` for every NVFlare client process: where each site appends its metric lines.
+METRICS_DIR_ENV = "FLAREKUBE_METRICS_DIR"
+
+# The tabular workload's files in a site's data folder when the FLJob names none; "{site}" is the site.
+TABULAR_TRAIN_FILE = "{site}.csv"
+TABULAR_TEST_FILE = "{site}_test.csv"
+
+# The metric a round is judged by (AUC on the site's own validation rows), as the clients report it.
+KEY_METRIC = "val_auc"
