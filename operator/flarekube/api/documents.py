@@ -6,15 +6,15 @@ server and calls `parse_document` on them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import ValidationError
 
-from flarekube.api.errors import SpecError, problems_of
+from flarekube.api.errors import SpecError, SpecProblem, problems_of
 from flarekube.api.job import FLJob
 from flarekube.api.project import FLProject
 from flarekube.api.validation import cross_check
@@ -35,6 +35,26 @@ def parse_document(doc: Any, source: str = "<document>") -> FLProject | FLJob:
         name = (doc.get("metadata") or {}).get("name") if isinstance(doc.get("metadata"), dict) else None
         label = f"{source} ({kind} {name})" if name else f"{source} ({kind})"
         raise SpecError(label, problems_of(err)) from None
+
+
+ResourceT = TypeVar("ResourceT", FLProject, FLJob)
+
+
+def parse_resource(
+    body: Mapping[str, Any], model: type[ResourceT], rules: Callable[[ResourceT], list[str]] | None = None
+) -> ResourceT:
+    """A custom resource as the API server stored it, checked by `rules` too (e.g. what cannot work on a
+    cluster); SpecProblem names every problem (a spec problem is never fixed by retrying)."""
+    try:
+        parsed = parse_document(dict(body), model.__name__)
+    except SpecError as err:
+        raise SpecProblem("; ".join(err.problems)) from None
+    if not isinstance(parsed, model):
+        raise SpecProblem(f"kind: {parsed.kind} is not {model.__name__}")
+    problems = rules(parsed) if rules is not None else []
+    if problems:
+        raise SpecProblem("; ".join(problems))
+    return parsed
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from flarekube import naming
-from flarekube.api import FLProject, SpecError, parse_document
-from flarekube.api.errors import SpecProblem
+from flarekube.api import FLProject
+from flarekube.api.documents import parse_resource
 from flarekube.api.validation import cluster_project_problems
 from flarekube.builders import netpol, server, site
 from flarekube.builders.common import Obj, Owner
@@ -56,14 +56,7 @@ def owner_of(body: Mapping[str, Any]) -> Owner:
 
 def target(body: Mapping[str, Any]) -> Target:
     """Parse and check an FLProject as stored; SpecProblem names every field that cannot work."""
-    try:
-        parsed = parse_document(dict(body), "FLProject")
-    except SpecError as err:
-        raise SpecProblem("; ".join(err.problems)) from None
-    assert isinstance(parsed, FLProject)
-    problems = cluster_project_problems(parsed)
-    if problems:
-        raise SpecProblem("; ".join(problems))
+    parsed = parse_resource(body, FLProject, cluster_project_problems)
     meta = body["metadata"]
     host = parsed.spec.server.host or naming.server_host(meta["name"], meta["namespace"], parsed.spec.server.name)
     return Target(parsed, owner_of(body), host, int(meta.get("generation") or 0))

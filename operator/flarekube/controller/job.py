@@ -19,7 +19,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from flarekube import faults, flare
-from flarekube.api import FLJob, FLProject, SpecError, parse_document
+from flarekube.api import FLJob, FLProject
+from flarekube.api.documents import parse_resource
 from flarekube.api.errors import SpecProblem
 from flarekube.api.status import FLJobStatus, FLProjectStatus
 from flarekube.api.validation import cluster_job_problems, cross_check, site_files
@@ -44,15 +45,7 @@ class NotYet(RuntimeError):
 
 
 def parse(body: dict[str, Any]) -> FLJob:
-    try:
-        job = parse_document(dict(body), "FLJob")
-    except SpecError as err:
-        raise SpecProblem("; ".join(err.problems)) from None
-    assert isinstance(job, FLJob)
-    problems = cluster_job_problems(job)
-    if problems:
-        raise SpecProblem("; ".join(problems))
-    return job
+    return parse_resource(body, FLJob, cluster_job_problems)
 
 
 def site_inputs(job: FLJob, project: FLProject) -> dict[str, SiteInputs]:
