@@ -142,6 +142,7 @@ class FederationConfig(SpecModel):
     # The server's name is its TLS identity in every kit: fixed here, before any balancer exists.
     server_host: DNSName
     project: dict[str, Any] = Field(description="An FLProject document (metadata + spec); apiVersion optional.")
+    # Default: "nlb" on AWS, "none" (in-cluster sites only) on an existing cluster.
     expose: Literal["nlb", "loadBalancer", "none"] = "nlb"
     scheme: Literal["internet-facing", "internal"] = "internet-facing"
     route53_zone_id: str | None = Field(default=None, pattern=r"^Z[A-Z0-9]{4,32}$")
@@ -166,6 +167,8 @@ class InfraConfig(SpecModel):
                 raise ValueError('mode "existing" creates nothing on AWS: remove the aws key')
         elif self.kubeconfig is not None or self.context is not None:
             raise ValueError('kubeconfig/context are for mode "existing"; mode "aws" builds its own')
+        if self.mode == "existing" and self.federation and "expose" not in self.federation.model_fields_set:
+            return self.model_copy(update={"federation": self.federation.model_copy(update={"expose": "none"})})
         return self
 
     @property
