@@ -8,3 +8,10 @@ from pathlib import Path
 INFRA = Path(__file__).resolve().parents[2] / "infra"
 if str(INFRA) not in sys.path:
     sys.path.insert(0, str(INFRA))
+
+
+def pytest_configure(config: object) -> None:
+    # pulumi_eks warns at import about its legacy self-managed NodeGroup, which flarekube does not use.
+    config.addinivalue_line(  # type: ignore[attr-defined]
+        "filterwarnings", "ignore:NodeGroup uses AWS EC2 LaunchConfiguration:DeprecationWarning"
+    )

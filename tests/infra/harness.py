@@ -68,11 +68,11 @@ class Mocks(pulumi.runtime.Mocks):
 def run(program: Any, mocks: Mocks) -> Mocks:
     """Run `program()` to completion under `mocks`; explicit depends_on is recorded per resource."""
     pulumi.runtime.set_mocks(mocks, project="flarekube-infra", stack="test", preview=False)
-    deps: dict[str, list[str]] = {}
+    deps: dict[tuple[str, str], list[str]] = {}
 
     def record(args: pulumi.ResourceTransformationArgs) -> None:
         names = [getattr(d, "_name", "?") for d in (args.opts.depends_on or []) if isinstance(d, pulumi.Resource)]
-        deps[args.name] = names
+        deps[(args.type_, args.name)] = names
         return None
 
     @pulumi.runtime.test
@@ -82,5 +82,5 @@ def run(program: Any, mocks: Mocks) -> Mocks:
 
     go()
     for r in mocks.resources:
-        r.depends_on = deps.get(r.name, [])
+        r.depends_on = deps.get((r.typ, r.name), [])
     return mocks
