@@ -15,3 +15,5 @@ def pytest_configure(config: object) -> None:
     config.addinivalue_line(  # type: ignore[attr-defined]
         "filterwarnings", "ignore:NodeGroup uses AWS EC2 LaunchConfiguration:DeprecationWarning"
     )
+    # pulumi_aws's own deprecated EncryptionControl type warns when the package registers its types.
+    config.addinivalue_line("filterwarnings", "ignore:aws.ec2/encryptioncontrol:DeprecationWarning")  # type: ignore[attr-defined]
