@@ -76,21 +76,22 @@ def launch_template_args(ami_type: str, disk_gib: int, tags: dict[str, str]) -> 
 
 def node_group_args(group: GpuNodeGroupConfig | SystemNodeGroupConfig, cluster_name: str) -> dict[str, Any]:
     """aws.eks.NodeGroup arguments except the role, subnets and launch template (resource outputs)."""
-    gpu = isinstance(group, GpuNodeGroupConfig)
-    name = group.name if gpu else "system"
+    name, ami, capacity = "system", "AL2023_x86_64_STANDARD", "ON_DEMAND"
     labels = {"flarekube.io/node-group": name}
-    if gpu:
-        labels |= GPU_LABELS
-        if group.ami_type.startswith("AL2023"):
+    gpu = isinstance(group, GpuNodeGroupConfig)
+    if isinstance(group, GpuNodeGroupConfig):
+        name, ami, capacity = group.name, group.ami_type, group.capacity_type
+        labels = {"flarekube.io/node-group": name, **GPU_LABELS}
+        if ami.startswith("AL2023"):
             labels[DEVICE_PLUGIN_LABEL] = "helm"
     return {
         "cluster_name": cluster_name,
         "node_group_name": f"{cluster_name}-{name}",
-        "ami_type": group.ami_type if gpu else "AL2023_x86_64_STANDARD",
+        "ami_type": ami,
         "instance_types": [group.instance_type],
-        "capacity_type": group.capacity_type if gpu else "ON_DEMAND",
+        "capacity_type": capacity,
         "scaling_config": {"min_size": group.min_size, "desired_size": group.desired_size,
-                           "max_size": group.max_size},  # fmt: skip
+                           "max_size": group.max_size},
         "update_config": {"max_unavailable": 1},
         "labels": labels,
         "taints": [dict(GPU_TAINT)] if gpu else [],
@@ -118,11 +119,11 @@ class Cluster(pulumi.ComponentResource):
         cfg, child = args.config, pulumi.ResourceOptions(parent=self)
         # Secrets envelope-encrypted with a customer key: readable etcd backups reveal no kits.
         key = aws.kms.Key(f"{name}-secrets", description=f"EKS secrets of {cfg.cluster_name}",
-                          enable_key_rotation=True, deletion_window_in_days=30, tags=cfg.tags, opts=child)  # fmt: skip
+                          enable_key_rotation=True, deletion_window_in_days=30, tags=cfg.tags, opts=child)
         cluster = eks.Cluster(
             name, **cluster_args(cfg), vpc_id=args.vpc_id, private_subnet_ids=list(args.private_subnet_ids),
             public_subnet_ids=list(args.public_subnet_ids), encryption_config_key_arn=key.arn, opts=child,
-        )  # fmt: skip
+        )
         self.cluster_name = cfg.cluster_name
         self.kubeconfig = pulumi.Output.secret(cluster.kubeconfig_json)
         after = pulumi.ResourceOptions(parent=self, depends_on=[cluster])
@@ -133,7 +134,7 @@ class Cluster(pulumi.ComponentResource):
             name=cfg.cluster_name, opts=pulumi.InvokeOutputOptions(parent=self, depends_on=[cluster])
         ).identities.apply(lambda ids: ids[0].oidcs[0].issuer)
         oidc = aws.iam.OpenIdConnectProvider(f"{name}-oidc", url=issuer, client_id_lists=["sts.amazonaws.com"],
-                                             tags=cfg.tags, opts=after)  # fmt: skip
+                                             tags=cfg.tags, opts=after)
 
         def irsa(role: str, namespace: str, account: str) -> aws.iam.Role:
             policy = pulumi.Output.all(oidc.arn, issuer).apply(
@@ -142,10 +143,10 @@ class Cluster(pulumi.ComponentResource):
             return aws.iam.Role(f"{name}-{role}", assume_role_policy=policy, tags=cfg.tags, opts=child)
 
         node_role = aws.iam.Role(f"{name}-node", tags=cfg.tags, opts=child,
-                                 assume_role_policy=json.dumps(iam.assume_role_policy("ec2.amazonaws.com")))  # fmt: skip
+                                 assume_role_policy=json.dumps(iam.assume_role_policy("ec2.amazonaws.com")))
         attachments = [
             aws.iam.RolePolicyAttachment(f"{name}-node-{arn.rsplit('/', 1)[1]}", role=node_role.name,
-                                         policy_arn=arn, opts=child)  # fmt: skip
+                                         policy_arn=arn, opts=child)
             for arn in iam.NODE_POLICIES
         ]
         self.node_groups, self.gpu_node_group_names = [], []
@@ -163,7 +164,7 @@ class Cluster(pulumi.ComponentResource):
                 # The cluster autoscaler (or a person) moves desiredSize; a later `up` must not undo it.
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster, *attachments],
                                             ignore_changes=["scalingConfig.desiredSize"]),
-            )  # fmt: skip
+            )
             self.node_groups.append(node_group)
             if isinstance(group, GpuNodeGroupConfig):
                 self.gpu_node_group_names.append(node_group.node_group_name)
@@ -175,14 +176,14 @@ class Cluster(pulumi.ComponentResource):
             f"{name}-ebs-csi", cluster_name=cfg.cluster_name, addon_name="aws-ebs-csi-driver",
             service_account_role_arn=ebs_role.arn, resolve_conflicts_on_create="OVERWRITE",
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.node_groups[0]]),
-        )  # fmt: skip
+        )
         lbc_role = irsa("aws-load-balancer-controller", "kube-system", "aws-load-balancer-controller")
         lbc_policy = aws.iam.Policy(f"{name}-aws-load-balancer-controller", tags=cfg.tags, opts=child,
-                                    policy=json.dumps(iam.load_balancer_controller_policy(cfg.cluster_name)))  # fmt: skip
+                                    policy=json.dumps(iam.load_balancer_controller_policy(cfg.cluster_name)))
         aws.iam.RolePolicyAttachment(f"{name}-aws-load-balancer-controller", role=lbc_role.name,
-                                     policy_arn=lbc_policy.arn, opts=child)  # fmt: skip
+                                     policy_arn=lbc_policy.arn, opts=child)
         self.load_balancer_controller_role_arn = lbc_role.arn
         self.register_outputs({"clusterName": cfg.cluster_name, "kubeconfig": self.kubeconfig,
-                               "gpuNodeGroupNames": self.gpu_node_group_names})  # fmt: skip
+                               "gpuNodeGroupNames": self.gpu_node_group_names})
 
 

@@ -11,12 +11,12 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
-
 from flarekube.api import FLProject
 from flarekube.api.common import SpecModel
 from flarekube.api.errors import problems_of
 from flarekube.api.types import CIDR, DNSLabel, DNSName
+from pydantic import Field, ValidationError, field_validator, model_validator
+
 from flarekube_infra.pricing import GPU_TYPES, SYSTEM_TYPES
 
 PROJECT = "flarekube-infra"  # Pulumi.yaml's name: the namespace of every config key
@@ -184,7 +184,7 @@ def project_of(federation: FederationConfig) -> FLProject:
     if server.get("host") not in (None, federation.server_host):
         raise ConfigError(
             [f'federation.project.spec.server.host: "{server["host"]}" differs from federation.serverHost '
-             f'"{federation.server_host}"; set only serverHost']  # fmt: skip
+             f'"{federation.server_host}"; set only serverHost']
         )
     server["host"] = federation.server_host
     doc["spec"] = {**spec, "server": server}
@@ -197,7 +197,7 @@ def project_of(federation: FederationConfig) -> FLProject:
         # would forward connections that the policy then drops.
         raise ConfigError(
             ["federation.project.spec.server.allowedCidrs: list the remote sites' networks; the server's "
-             "NetworkPolicy drops every other source behind the load balancer"]  # fmt: skip
+             "NetworkPolicy drops every other source behind the load balancer"]
         )
     return project
 

@@ -14,9 +14,9 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
-
 from flarekube import naming
 from flarekube.api import FLProject
+
 from flarekube_infra.config import FederationConfig
 
 NLB_ANNOTATIONS = {
@@ -45,7 +45,7 @@ def server_service_manifest(project: FLProject, namespace: str, fed: FederationC
         "selector": naming.server_labels(project.metadata.name),
         "ports": [{"name": "fl", "port": server.fl_port, "targetPort": server.fl_port, "protocol": "TCP"},
                   {"name": "admin", "port": server.admin_port, "targetPort": server.admin_port,
-                   "protocol": "TCP"}],  # fmt: skip
+                   "protocol": "TCP"}],
         "loadBalancerSourceRanges": list(server.allowed_cidrs),
     }
     if fed.expose == "nlb":
@@ -53,8 +53,14 @@ def server_service_manifest(project: FLProject, namespace: str, fed: FederationC
         spec["loadBalancerClass"] = "service.k8s.aws/nlb"  # the controller, not the legacy in-tree ELB
     name = f"{naming.server(project.metadata.name, server.name)}-public"[:63].rstrip("-")
     metadata = {"name": name, "namespace": namespace, "annotations": annotations,
-                "labels": naming.server_labels(project.metadata.name)}  # fmt: skip
+                "labels": naming.server_labels(project.metadata.name)}
     return {"metadata": metadata, "spec": spec}
+
+
+def _balancer_hostname(status: k8s.core.v1.outputs.ServiceStatus | None) -> str:
+    """The NLB's DNS name once the controller has created it ("" until then)."""
+    ingress = (status.load_balancer.ingress if status and status.load_balancer else None) or []
+    return (ingress[0].hostname or "") if ingress else ""
 
 
 @dataclass(frozen=True)
@@ -75,7 +81,7 @@ class Federation(pulumi.ComponentResource):
         base = pulumi.ResourceOptions(parent=self, provider=args.provider)
         ns = k8s.core.v1.Namespace(f"{name}-ns", metadata={"name": fed.namespace, "labels": {
             # Every flarekube pod already meets `restricted`; enforcing it catches anything that doesn't.
-            "pod-security.kubernetes.io/enforce": "restricted"}}, opts=base)  # fmt: skip
+            "pod-security.kubernetes.io/enforce": "restricted"}}, opts=base)
         manifest = flproject_manifest(project, fed.namespace)
         # depends_on the operator: on destroy the FLProject goes first, while the operator is still
         # running to clear its finalizer (otherwise the delete hangs forever on the CA Secret).
@@ -83,7 +89,7 @@ class Federation(pulumi.ComponentResource):
             f"{name}-flproject", api_version=manifest["apiVersion"], kind=manifest["kind"],
             metadata=manifest["metadata"], spec=manifest["spec"],
             opts=pulumi.ResourceOptions.merge(base, pulumi.ResourceOptions(depends_on=[args.operator, ns])),
-        )  # fmt: skip
+        )
         self.endpoint = f"{project.spec.server.host}:{project.spec.server.fl_port}"
         self.balancer_hostname = None
         if fed.expose != "none":
@@ -91,12 +97,12 @@ class Federation(pulumi.ComponentResource):
             service = k8s.core.v1.Service(
                 f"{name}-server-lb", metadata=svc["metadata"], spec=svc["spec"],
                 opts=pulumi.ResourceOptions.merge(base, pulumi.ResourceOptions(depends_on=[self.flproject])),
-            )  # fmt: skip
-            self.balancer_hostname = service.status.apply(
-                lambda s: (s.load_balancer.ingress or [None])[0].hostname if s and s.load_balancer else ""  # type: ignore[union-attr]
             )
+            self.balancer_hostname = service.status.apply(_balancer_hostname)
             if fed.route53_zone_id:
                 # The name was fixed first; only now does it learn where the balancer is.
-                aws.route53.Record(f"{name}-server-dns", zone_id=fed.route53_zone_id, name=str(project.spec.server.host),
-                                   type="CNAME", ttl=300, records=[self.balancer_hostname], opts=pulumi.ResourceOptions(parent=self))  # fmt: skip
+                aws.route53.Record(
+                    f"{name}-server-dns", zone_id=fed.route53_zone_id, name=str(project.spec.server.host),
+                    type="CNAME", ttl=300, records=[self.balancer_hostname], opts=pulumi.ResourceOptions(parent=self),
+                )
         self.register_outputs({"serverEndpoint": self.endpoint, "balancerHostname": self.balancer_hostname})

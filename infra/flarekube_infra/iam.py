@@ -15,7 +15,7 @@ EBS_CSI_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
 
 def assume_role_policy(service: str) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]}  # fmt: skip
+        {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]}
 
 
 def irsa_trust_policy(oidc_provider_arn: str, issuer_url: str, namespace: str, service_account: str) -> dict[str, Any]:
@@ -29,7 +29,7 @@ def irsa_trust_policy(oidc_provider_arn: str, issuer_url: str, namespace: str, s
             f"{issuer}:sub": f"system:serviceaccount:{namespace}:{service_account}",
             f"{issuer}:aud": "sts.amazonaws.com",
         }},
-    }]}  # fmt: skip
+    }]}
 
 
 def load_balancer_controller_policy(cluster_name: str) -> dict[str, Any]:
@@ -47,28 +47,28 @@ def load_balancer_controller_policy(cluster_name: str) -> dict[str, Any]:
             "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups", "ec2:DescribeInstances",
             "ec2:DescribeNetworkInterfaces", "ec2:DescribeTags", "ec2:DescribeCoipPools",
             "ec2:GetCoipPoolUsage", "ec2:DescribeRouteTables", "ec2:GetSecurityGroupsForVpc",
-            "elasticloadbalancing:Describe*"]},  # fmt: skip
+            "elasticloadbalancing:Describe*"]},
         {"Effect": "Allow", "Action": ["ec2:CreateSecurityGroup"], "Resource": "*"},
         {"Effect": "Allow", "Action": ["ec2:CreateTags"], "Resource": "arn:aws:ec2:*:*:security-group/*",
          "Condition": {"StringEquals": {"ec2:CreateAction": "CreateSecurityGroup"},
-                       "Null": {f"aws:RequestTag/{tag}": "false"}}},  # fmt: skip
+                       "Null": {f"aws:RequestTag/{tag}": "false"}}},
         {"Effect": "Allow", "Resource": "*", "Condition": owned, "Action": [
             "ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress", "ec2:DeleteSecurityGroup",
-            "ec2:CreateTags", "ec2:DeleteTags"]},  # fmt: skip
+            "ec2:CreateTags", "ec2:DeleteTags"]},
         # Creating balancers and target groups: the request must carry the cluster tag.
         {"Effect": "Allow", "Resource": "*", "Condition": {"Null": {f"aws:RequestTag/{tag}": "false"}}, "Action": [
             "elasticloadbalancing:CreateLoadBalancer", "elasticloadbalancing:CreateTargetGroup",
-            "elasticloadbalancing:AddTags"]},  # fmt: skip
+            "elasticloadbalancing:AddTags"]},
         {"Effect": "Allow", "Resource": "*", "Action": [
             "elasticloadbalancing:CreateListener", "elasticloadbalancing:DeleteListener",
             "elasticloadbalancing:ModifyListener", "elasticloadbalancing:AddListenerCertificates",
-            "elasticloadbalancing:RemoveListenerCertificates"]},  # fmt: skip
+            "elasticloadbalancing:RemoveListenerCertificates"]},
         {"Effect": "Allow", "Resource": "*", "Condition": owned, "Action": [
             "elasticloadbalancing:ModifyLoadBalancerAttributes", "elasticloadbalancing:SetIpAddressType",
             "elasticloadbalancing:SetSecurityGroups", "elasticloadbalancing:SetSubnets",
             "elasticloadbalancing:DeleteLoadBalancer", "elasticloadbalancing:ModifyTargetGroup",
             "elasticloadbalancing:ModifyTargetGroupAttributes", "elasticloadbalancing:DeleteTargetGroup",
-            "elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"]},  # fmt: skip
+            "elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"]},
         {"Effect": "Allow", "Resource": "arn:aws:elasticloadbalancing:*:*:targetgroup/*/*", "Action": [
-            "elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"]},  # fmt: skip
+            "elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"]},
     ]} | {"Id": f"flarekube-{cluster_name}-aws-load-balancer-controller"}

@@ -36,7 +36,7 @@ def choose_azs(offered: dict[str, Sequence[str]], wanted: Sequence[str] | None, 
 def subnet_plan(vpc_cidr: str, azs: Sequence[str]) -> list[SubnetPlan]:
     """Carve the VPC into eighths: one per AZ for nodes (the VPC CNI gives every pod a VPC address, so
     private subnets are large) and the last eighth split into small public subnets (balancers only)."""
-    vpc = ipaddress.ip_network(vpc_cidr)
+    vpc = ipaddress.IPv4Network(vpc_cidr)
     eighths = list(vpc.subnets(prefixlen_diff=3))
     public = list(eighths[-1].subnets(prefixlen_diff=3))
     if len(azs) > len(eighths) - 1:
@@ -76,37 +76,37 @@ class Network(pulumi.ComponentResource):
         tags = {**args.tags, "flarekube.io/cluster": args.cluster_name}
         # EKS requires DNS hostnames for the private endpoint and for nodes to register by name.
         vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=args.vpc_cidr, enable_dns_hostnames=True,
-                          enable_dns_support=True, tags={**tags, "Name": args.cluster_name}, opts=child)  # fmt: skip
+                          enable_dns_support=True, tags={**tags, "Name": args.cluster_name}, opts=child)
         igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags=tags, opts=child)
         public_rt = aws.ec2.RouteTable(
             f"{name}-public", vpc_id=vpc.id, tags=tags, opts=child,
             routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=igw.id)],
-        )  # fmt: skip
+        )
         self.public_subnet_ids, self.private_subnet_ids = [], []
         nats: list[aws.ec2.NatGateway] = []
         for i, plan in enumerate(subnet_plan(args.vpc_cidr, args.availability_zones)):
             # No public IPs on launch even in public subnets: only NAT gateways and balancers live there.
             public = aws.ec2.Subnet(f"{name}-public-{plan.az}", vpc_id=vpc.id, cidr_block=plan.public_cidr,
                                     availability_zone=plan.az, map_public_ip_on_launch=False,
-                                    tags=subnet_tags(args.cluster_name, True, tags), opts=child)  # fmt: skip
+                                    tags=subnet_tags(args.cluster_name, True, tags), opts=child)
             aws.ec2.RouteTableAssociation(f"{name}-public-{plan.az}", subnet_id=public.id,
-                                          route_table_id=public_rt.id, opts=child)  # fmt: skip
+                                          route_table_id=public_rt.id, opts=child)
             if args.nat_gateways == "perAz" or i == 0:
                 eip = aws.ec2.Eip(f"{name}-nat-{plan.az}", domain="vpc", tags=tags, opts=child)
                 nats.append(aws.ec2.NatGateway(f"{name}-nat-{plan.az}", allocation_id=eip.id, subnet_id=public.id,
-                                               tags=tags, opts=pulumi.ResourceOptions(parent=self, depends_on=[igw])))  # fmt: skip
+                                               tags=tags, opts=pulumi.ResourceOptions(parent=self, depends_on=[igw])))
             private = aws.ec2.Subnet(f"{name}-private-{plan.az}", vpc_id=vpc.id, cidr_block=plan.private_cidr,
                                      availability_zone=plan.az, map_public_ip_on_launch=False,
-                                     tags=subnet_tags(args.cluster_name, False, tags), opts=child)  # fmt: skip
+                                     tags=subnet_tags(args.cluster_name, False, tags), opts=child)
             private_rt = aws.ec2.RouteTable(
                 f"{name}-private-{plan.az}", vpc_id=vpc.id, tags=tags, opts=child,
                 routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", nat_gateway_id=nats[-1].id)],
-            )  # fmt: skip
+            )
             aws.ec2.RouteTableAssociation(f"{name}-private-{plan.az}", subnet_id=private.id,
-                                          route_table_id=private_rt.id, opts=child)  # fmt: skip
+                                          route_table_id=private_rt.id, opts=child)
             self.public_subnet_ids.append(public.id)
             self.private_subnet_ids.append(private.id)
         self.vpc_id = vpc.id
         self.nat_gateway_count = len(nats)
         self.register_outputs({"vpcId": vpc.id, "privateSubnetIds": self.private_subnet_ids,
-                               "publicSubnetIds": self.public_subnet_ids})  # fmt: skip
+                               "publicSubnetIds": self.public_subnet_ids})

@@ -67,9 +67,9 @@ def load_balancer_controller_values(cluster_name: str, region: str, vpc_id: str,
         "region": region,
         "vpcId": vpc_id,  # passed, not read from IMDS: node IMDS is one hop only (cluster.py)
         "serviceAccount": {"create": True, "name": "aws-load-balancer-controller",
-                           "annotations": {"eks.amazonaws.com/role-arn": role_arn}},  # fmt: skip
+                           "annotations": {"eks.amazonaws.com/role-arn": role_arn}},
         # Only NLBs for Services are used; the IAM policy (iam.py) grants nothing for these.
-        "enableShield": False, "enableWaf": False, "enableWafv2": False,  # fmt: skip
+        "enableShield": False, "enableWaf": False, "enableWafv2": False,
         "replicaCount": 2,
     }
 
@@ -86,8 +86,8 @@ def kube_prometheus_values(dashboard_labels: dict[str, str]) -> dict[str, Any]:
             "retention": "15d",
         }},
         "grafana": {"sidecar": {"dashboards": {"enabled": True, "label": label, "labelValue": value,
-                                               "searchNamespace": "ALL"}}},  # fmt: skip
-    }  # fmt: skip
+                                               "searchNamespace": "ALL"}}},
+    }
 
 
 def flarekube_values(chart: ChartConfig, monitoring: bool) -> dict[str, Any]:
@@ -101,7 +101,7 @@ def flarekube_values(chart: ChartConfig, monitoring: bool) -> dict[str, Any]:
 def storage_class_manifest() -> dict[str, Any]:
     return {
         "metadata": {"name": "gp3-encrypted",
-                     "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},  # fmt: skip
+                     "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
         "provisioner": "ebs.csi.aws.com",
         "parameters": {"type": "gp3", "encrypted": "true"},
         # Bind where the pod lands: an EBS volume lives in one AZ.
@@ -139,17 +139,17 @@ class Platform(pulumi.ComponentResource):
         cfg = args.config
         # Every Kubernetes object goes through this provider: never the ambient ~/.kube/config.
         self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=args.kubeconfig, context=args.context,
-                                     opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)))  # fmt: skip
+                                     opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)))
         self.releases = {}
         base = pulumi.ResourceOptions(parent=self, provider=self.provider)
 
         def release(key: str, pin: versions.ChartPin, namespace: str, values: pulumi.Input[dict[str, Any]],
-                    after: Sequence[pulumi.Resource] = ()) -> k8s.helm.v3.Release:  # fmt: skip
+                    after: Sequence[pulumi.Resource] = ()) -> k8s.helm.v3.Release:
             r = k8s.helm.v3.Release(
                 f"{name}-{key}", name=key, chart=pin.chart, version=pin.version, namespace=namespace,
                 create_namespace=True, repository_opts={"repo": pin.repo}, values=values,
                 opts=pulumi.ResourceOptions.merge(base, pulumi.ResourceOptions(depends_on=list(after))),
-            )  # fmt: skip
+            )
             self.releases[key] = r
             return r
 
@@ -165,22 +165,22 @@ class Platform(pulumi.ComponentResource):
         monitoring: list[pulumi.Resource] = []
         if cfg.monitoring:
             monitoring.append(release("kube-prometheus-stack", versions.KUBE_PROMETHEUS_STACK, MONITORING_NAMESPACE,
-                                      kube_prometheus_values(chart_dashboard_labels())))  # fmt: skip
+                                      kube_prometheus_values(chart_dashboard_labels())))
         amis = list(args.gpu_ami_types)
         all_bottlerocket = bool(amis) and all(a.startswith("BOTTLEROCKET") for a in amis)
         if cfg.gpu_stack == "device-plugin" and not all_bottlerocket:
             selector = {DEVICE_PLUGIN_LABEL: "helm"} if amis else None  # our node groups carry the label
             release("nvidia-device-plugin", versions.NVIDIA_DEVICE_PLUGIN, "kube-system",
-                    device_plugin_values(selector))  # fmt: skip
+                    device_plugin_values(selector))
         elif cfg.gpu_stack == "gpu-operator":
             release("gpu-operator", versions.GPU_OPERATOR, "gpu-operator", gpu_operator_values(all_bottlerocket))
         if cfg.dcgm_exporter and cfg.gpu_stack != "none":
             release("dcgm-exporter", versions.DCGM_EXPORTER, MONITORING_NAMESPACE,
-                    dcgm_exporter_values(cfg.monitoring), after=monitoring)  # fmt: skip
+                    dcgm_exporter_values(cfg.monitoring), after=monitoring)
         # The chart renders its ServiceMonitor/PrometheusRule only if the CRDs exist: after Prometheus.
         self.operator = k8s.helm.v3.Release(
             f"{name}-flarekube", name="flarekube", chart=str(CHART_DIR), namespace=cfg.flarekube.namespace,
             create_namespace=True, values=flarekube_values(cfg.flarekube, cfg.monitoring),
             opts=pulumi.ResourceOptions.merge(base, pulumi.ResourceOptions(depends_on=monitoring)),
-        )  # fmt: skip
+        )
         self.register_outputs({"releases": sorted(self.releases), "operatorNamespace": cfg.flarekube.namespace})

@@ -44,7 +44,7 @@ def gpu_node_groups(resource_type: str, props: Props) -> list[str]:
         out.append(f"amiType {props.get('amiType')!r} is not an x86-64 NVIDIA AMI ({', '.join(GPU_AMI_TYPES)})")
     taints = props.get("taints") or []
     if not any(t.get("key") == "nvidia.com/gpu" and t.get("value") == "true" and t.get("effect") == "NO_SCHEDULE"
-               for t in taints):  # fmt: skip
+               for t in taints):
         out.append("GPU node group lacks the taint nvidia.com/gpu=true:NoSchedule")
     if (props.get("labels") or {}).get("nvidia.com/gpu.present") != "true":
         out.append("GPU node group lacks the label nvidia.com/gpu.present=true (device plugin affinity)")
@@ -101,10 +101,10 @@ def ebs_encrypted(resource_type: str, props: Props) -> list[str]:
         if not devices:
             return ["launch template without blockDeviceMappings: the AMI's default volume may be unencrypted"]
         return [f"volume {d.get('deviceName')} is not encrypted" for d in devices
-                if not _true((d.get("ebs") or {}).get("encrypted"))]  # fmt: skip
-    if resource_type == STORAGE_CLASS and props.get("provisioner") == "ebs.csi.aws.com":
-        if not _true((props.get("parameters") or {}).get("encrypted")):
-            return ["EBS StorageClass must set parameters.encrypted: \"true\""]
+                if not _true((d.get("ebs") or {}).get("encrypted"))]
+    ebs_class = resource_type == STORAGE_CLASS and props.get("provisioner") == "ebs.csi.aws.com"
+    if ebs_class and not _true((props.get("parameters") or {}).get("encrypted")):
+        return ['EBS StorageClass must set parameters.encrypted: "true"']
     return []
 
 
@@ -120,7 +120,7 @@ def nlb_tcp_passthrough(resource_type: str, props: Props) -> list[str]:
     if notes.get("service.beta.kubernetes.io/aws-load-balancer-type") not in (None, "external", "nlb"):
         out.append("only NLBs pass TCP through: aws-load-balancer-type must be external")
     out += [f"port {p.get('port')} is {p.get('protocol')}, not TCP" for p in spec.get("ports") or []
-            if p.get("protocol", "TCP") != "TCP"]  # fmt: skip
+            if p.get("protocol", "TCP") != "TCP"]
     if not spec.get("loadBalancerSourceRanges"):
         out.append("a federation balancer must list loadBalancerSourceRanges (the sites' networks)")
     return out
@@ -156,7 +156,7 @@ def nodes_in_private_subnets(resources: Sequence[tuple[str, Props]]) -> list[str
     tagged for internal balancers only)."""
     private = {p.get("id") for t, p in resources
                if t == SUBNET and not _true(p.get("mapPublicIpOnLaunch"))
-               and _tags(p).get("kubernetes.io/role/internal-elb") == "1"}  # fmt: skip
+               and _tags(p).get("kubernetes.io/role/internal-elb") == "1"}
     out = []
     for t, p in resources:
         if t != NODE_GROUP:
@@ -165,7 +165,7 @@ def nodes_in_private_subnets(resources: Sequence[tuple[str, Props]]) -> list[str
         if not subnets:
             out.append(f"node group {p.get('nodeGroupName')}: no subnetIds")
         out += [f"node group {p.get('nodeGroupName')}: subnet {s} is not a private subnet of this stack"
-                for s in subnets if s not in private]  # fmt: skip
+                for s in subnets if s not in private]
     return out
 
 

@@ -11,10 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-
 from flarekube.preflight import Check, Demand, PreflightFailed
+
 from flarekube_infra import pricing
-from flarekube_infra.config import PROJECT, ConfigError, InfraConfig, load_config, project_of
+from flarekube_infra.config import (
+    PROJECT,
+    ConfigError,
+    GpuNodeGroupConfig,
+    InfraConfig,
+    SystemNodeGroupConfig,
+    load_config,
+    project_of,
+)
 from flarekube_infra.platform import AwsPlatformArgs, Platform, PlatformArgs
 
 Preflight = Callable[[InfraConfig], list[Check]]
@@ -23,7 +31,6 @@ Preflight = Callable[[InfraConfig], list[Check]]
 def aws_preflight(config: InfraConfig) -> list[Check]:
     """The same checks as `flarekube preflight`, for every GPU node group at its max size."""
     import boto3
-
     from flarekube.preflight import run_checks
 
     assert config.aws is not None
@@ -35,7 +42,9 @@ def hourly_cost(config: InfraConfig, nat_gateways: int) -> float:
     """Estimated USD/h at the node groups' desired sizes (pricing.py says how rough)."""
     assert config.aws is not None
     counts: dict[str, int] = {}
-    for group in [config.aws.system_node_group, *config.aws.gpu_node_groups]:
+    groups: list[GpuNodeGroupConfig | SystemNodeGroupConfig] = [config.aws.system_node_group,
+                                                                *config.aws.gpu_node_groups]
+    for group in groups:
         counts[group.instance_type] = counts.get(group.instance_type, 0) + group.desired_size
     balancers = 1 if config.federation is not None and config.federation.expose != "none" else 0
     return pricing.estimated_hourly_cost(counts, nat_gateways, balancers)
@@ -68,11 +77,11 @@ def program(config: InfraConfig, preflight: Preflight | None = aws_preflight) ->
         assert config.kubeconfig is not None
         kubeconfig = pulumi.Output.secret(read_kubeconfig(config.kubeconfig))
         platform = Platform("platform", PlatformArgs(kubeconfig=kubeconfig, config=config.platform,
-                                                     context=config.context))  # fmt: skip
+                                                     context=config.context))
         pulumi.export("kubeconfig", kubeconfig)
     if config.federation is not None and project is not None:
         federation = Federation("federation", FederationArgs(config.federation, project, platform.provider,
-                                                             platform.operator))  # fmt: skip
+                                                             platform.operator))
         pulumi.export("serverEndpoint", federation.endpoint)
         if federation.balancer_hostname is not None:
             pulumi.export("serverBalancerHostname", federation.balancer_hostname)
@@ -101,13 +110,13 @@ def _aws(config: InfraConfig) -> tuple[Platform, float]:
     opts = pulumi.ResourceOptions(providers={"aws": provider})
     network = Network("network", NetworkArgs(cfg.cluster_name, cfg.vpc_cidr, azs, cfg.nat_gateways, cfg.tags), opts)
     cluster = Cluster("cluster", ClusterArgs(cfg, network.vpc_id, network.private_subnet_ids,
-                                             network.public_subnet_ids), opts)  # fmt: skip
+                                             network.public_subnet_ids), opts)
     platform = Platform("platform", PlatformArgs(
         kubeconfig=cluster.kubeconfig, config=config.platform,
         gpu_ami_types=[g.ami_type for g in cfg.gpu_node_groups],
         aws=AwsPlatformArgs(cfg.cluster_name, cfg.region, network.vpc_id, cluster.load_balancer_controller_role_arn),
         depends_on=[*cluster.node_groups, cluster.ebs_csi],
-    ), opts)  # fmt: skip
+    ), opts)
     pulumi.export("kubeconfig", cluster.kubeconfig)
     pulumi.export("clusterName", cfg.cluster_name)
     pulumi.export("gpuNodeGroupNames", cluster.gpu_node_group_names)

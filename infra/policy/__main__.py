@@ -12,8 +12,10 @@ from pathlib import Path
 # The rules live next to the program they police (infra/flarekube_infra), shared with the tests.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pulumi_policy import (  # noqa: E402
+from flarekube_infra import policy_rules
+from pulumi_policy import (
     EnforcementLevel,
+    Policy,
     PolicyConfigSchema,
     PolicyPack,
     ReportViolation,
@@ -22,8 +24,6 @@ from pulumi_policy import (  # noqa: E402
     StackValidationArgs,
     StackValidationPolicy,
 )
-
-from flarekube_infra import policy_rules  # noqa: E402
 
 
 def _resource_policy(name: str, description: str, rule: policy_rules.ResourceRule) -> ResourceValidationPolicy:
@@ -50,8 +50,8 @@ def _stack_policy(name: str, description: str) -> StackValidationPolicy:
     return StackValidationPolicy(name, description, validate, EnforcementLevel.MANDATORY)
 
 
-def policies() -> list[ResourceValidationPolicy | StackValidationPolicy]:
-    out: list[ResourceValidationPolicy | StackValidationPolicy] = [
+def policies() -> list[Policy]:
+    out: list[Policy] = [
         _resource_policy(name, description, rule) for name, (description, rule) in policy_rules.RESOURCE_RULES.items()
     ]
     out += [_stack_policy(name, description) for name, (description, _) in policy_rules.STACK_RULES.items()]

@@ -70,7 +70,7 @@ def check_identity(sts: Any) -> Check:
         who = sts.get_caller_identity()
     except Exception as error:  # NoCredentialsError, ExpiredToken, ... all mean the same to a user
         return Check("AWS identity", False, _error_text(error),
-                     "configure credentials: `aws sso login`, AWS_PROFILE or AWS_ACCESS_KEY_ID")  # fmt: skip
+                     "configure credentials: `aws sso login`, AWS_PROFILE or AWS_ACCESS_KEY_ID")
     return Check("AWS identity", True, f"account {who['Account']} as {who['Arn']}")
 
 
@@ -90,7 +90,7 @@ def describe_type(ec2: Any, instance_type: str) -> tuple[Check, dict[str, Any] |
         return Check(name, False, f"architectures {archs}", "the GPU AMIs and images are x86-64: use g5/g6/p4d"), None
     if not gpus or makers != {"NVIDIA"}:
         return Check(name, False, f"no NVIDIA GPU ({sorted(m for m in makers if m) or 'none'})",
-                     "pick an NVIDIA GPU type: g4dn, g5, g6, g6e, p3, p4d, p5"), None  # fmt: skip
+                     "pick an NVIDIA GPU type: g4dn, g5, g6, g6e, p3, p4d, p5"), None
     count = sum(int(g.get("Count", 0)) for g in gpus)
     detail = f"{count} x {gpus[0].get('Name', 'GPU')}, {info['VCpuInfo']['DefaultVCpus']} vCPUs"
     return Check(name, True, detail), info
@@ -107,7 +107,7 @@ def check_azs(ec2: Any, instance_type: str, region: str) -> Check:
         return Check(name, False, _error_text(error), "allow ec2:DescribeInstanceTypeOfferings")
     if len(zones) < MIN_AZS:
         return Check(name, False, f"{region} offers it in {zones or 'no AZ'}",
-                     f"choose a region offering {instance_type} in {MIN_AZS}+ AZs, or another type")  # fmt: skip
+                     f"choose a region offering {instance_type} in {MIN_AZS}+ AZs, or another type")
     return Check(name, True, ", ".join(zones))
 
 
@@ -122,7 +122,7 @@ def check_quota(quotas: Any, family: str, spot: bool, needed_vcpus: int) -> Chec
     if have < needed_vcpus:
         return Check(name, False, f"quota {have} vCPUs < {needed_vcpus} needed at the node groups' max size",
                      "aws service-quotas request-service-quota-increase --service-code ec2 "
-                     f"--quota-code {code} --desired-value {needed_vcpus}")  # fmt: skip
+                     f"--quota-code {code} --desired-value {needed_vcpus}")
     # The quota also covers instances already running in the region: the check is necessary, not sufficient.
     return Check(name, True, f"{have} vCPUs >= {needed_vcpus} needed (running instances count too)")
 

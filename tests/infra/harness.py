@@ -14,6 +14,7 @@ from typing import Any
 import pulumi
 
 ISSUER = "https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
+NLB_HOSTNAME = "k8s-hosp-nlb.elb.us-east-1.amazonaws.com"
 KUBECONFIG = json.dumps({"apiVersion": "v1", "kind": "Config", "clusters": [{"name": "flarekube"}]})
 
 
@@ -39,11 +40,11 @@ class Mocks(pulumi.runtime.Mocks):
         elif args.typ == "aws:ec2/launchTemplate:LaunchTemplate":
             outputs["latestVersion"] = 1
         elif args.typ in ("aws:iam/role:Role", "aws:iam/openIdConnectProvider:OpenIdConnectProvider",
-                          "aws:iam/policy:Policy", "aws:kms/key:Key"):  # fmt: skip
+                          "aws:iam/policy:Policy", "aws:kms/key:Key"):
             outputs["arn"] = f"arn:aws:iam::123456789012:{args.name}"
             outputs.setdefault("name", args.name)
         elif args.typ == "kubernetes:core/v1:Service":
-            outputs["status"] = {"loadBalancer": {"ingress": [{"hostname": "k8s-hosp-nlb.elb.us-east-1.amazonaws.com"}]}}
+            outputs["status"] = {"loadBalancer": {"ingress": [{"hostname": NLB_HOSTNAME}]}}
         self.resources.append(Recorded(args.typ, args.name, {**outputs, "id": rid}))
         return rid, outputs
 

@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 import pytest
-
 from flarekube import naming
 from flarekube.preflight import Check
 from flarekube_infra import versions
@@ -14,7 +13,7 @@ from flarekube_infra.config import InfraConfig, load_config
 from flarekube_infra.program import program
 
 from . import configs
-from .harness import Mocks, run
+from .harness import NLB_HOSTNAME, Mocks, run
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 
@@ -41,7 +40,7 @@ def test_gpu_node_groups_x86_tainted_private(eks: Mocks) -> None:
     assert len(private) == 2 and set(gpu["subnetIds"]) == private
     # Tied to the cluster by name + depends_on, not by passing the opaque eks.Cluster (pulumi#6561).
     assert gpu["clusterName"] == "flarekube" and "cluster" in groups["flarekube-gpu-a10g"].depends_on
-    template = [r for r in eks.of("aws:ec2/launchTemplate:LaunchTemplate") if r.name == "cluster-gpu-a10g"][0]
+    template = next(r for r in eks.of("aws:ec2/launchTemplate:LaunchTemplate") if r.name == "cluster-gpu-a10g")
     assert gpu["launchTemplate"]["id"] == template.props["id"]
     assert template.props["blockDeviceMappings"][0]["ebs"] == {
         "volumeSize": 200, "volumeType": "gp3", "encrypted": "true", "deleteOnTermination": "true"}
@@ -81,7 +80,7 @@ def test_cluster_private_encrypted_network_policy(eks: Mocks) -> None:
 def test_irsa_roles_trust_one_service_account(eks: Mocks) -> None:
     (oidc,) = eks.of("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
     assert oidc.props["clientIdLists"] == ["sts.amazonaws.com"] and oidc.props["url"].startswith("https://oidc.eks")
-    lbc = [r for r in eks.of("aws:iam/role:Role") if r.name.endswith("aws-load-balancer-controller")][0]
+    lbc = next(r for r in eks.of("aws:iam/role:Role") if r.name.endswith("aws-load-balancer-controller"))
     cond = json.loads(lbc.props["assumeRolePolicy"])["Statement"][0]["Condition"]["StringEquals"]
     assert "system:serviceaccount:kube-system:aws-load-balancer-controller" in cond.values()
     (ebs,) = eks.of("aws:eks/addon:Addon")
@@ -105,7 +104,7 @@ def test_platform_charts_pinned_and_switchable(eks: Mocks) -> None:
     (sc,) = eks.of("kubernetes:storage.k8s.io/v1:StorageClass")
     assert sc.props["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] == "true"
     off = run_config(configs.eks(platform={"gpuStack": "none", "monitoring": False, "dcgmExporter": False,
-                                           "loadBalancerController": True}))  # fmt: skip
+                                           "loadBalancerController": True}))
     assert {r.props["name"] for r in off.of("kubernetes:helm.sh/v3:Release")} == {
         "aws-load-balancer-controller", "flarekube"}
 
@@ -143,7 +142,7 @@ def test_route53_record_points_the_fixed_name_at_the_balancer() -> None:
     mocks = run_config(configs.eks(federation__route53ZoneId="Z0123456789ABC"))
     (record,) = mocks.of("aws:route53/record:Record")
     assert record.props["name"] == "fl.hospitals.example.org" and record.props["type"] == "CNAME"
-    assert record.props["records"] == ["k8s-hosp-nlb.elb.us-east-1.amazonaws.com"]
+    assert record.props["records"] == [NLB_HOSTNAME]
 
 
 def test_existing_cluster_mode_creates_nothing_on_aws(tmp_path: Any) -> None:
@@ -151,7 +150,7 @@ def test_existing_cluster_mode_creates_nothing_on_aws(tmp_path: Any) -> None:
     kubeconfig.write_text("apiVersion: v1\nkind: Config\nclusters: []\n")
     fed = configs.eks()["federation"]
     mocks = run_config({"mode": "existing", "kubeconfig": str(kubeconfig), "context": "local",
-                        "platform": {"gpuStack": "none", "monitoring": False}, "federation": fed})  # fmt: skip
+                        "platform": {"gpuStack": "none", "monitoring": False}, "federation": fed})
     types = {r.typ for r in mocks.resources}
     assert not any(t.startswith(("aws:", "eks:", "pulumi:providers:aws")) for t in types), types
     (provider,) = mocks.of("pulumi:providers:kubernetes")
@@ -168,7 +167,7 @@ def test_failed_preflight_stops_the_program_with_its_message() -> None:
 
     config = load_config(configs.eks())
     failing = [Check("AWS identity", True, "ok"),
-               Check("vCPU quota L-DB2E81BA", False, "quota 0 vCPUs < 16 needed", "request an increase")]  # fmt: skip
+               Check("vCPU quota L-DB2E81BA", False, "quota 0 vCPUs < 16 needed", "request an increase")]
     mocks = Mocks()
     with pytest.raises(pulumi.RunError, match="FAIL vCPU quota L-DB2E81BA: quota 0 vCPUs < 16 needed"):
         run(lambda: program(config, preflight=lambda _: failing), mocks)

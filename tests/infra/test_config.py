@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from flarekube_infra.config import ConfigError, load_config, project_of
 from flarekube_infra.program import config_from_env, read_kubeconfig
 
@@ -39,7 +38,8 @@ def test_examples_load() -> None:
          "flarekube-infra:aws.gpuNodeGroups[0].amiType:"),
         ({"aws__gpuNodeGroups": [{"name": "gpu", "instanceType": "g5.xlarge", "minSize": 3, "maxSize": 2}]},
          "need minSize <= desiredSize <= maxSize"),
-        ({"aws__gpuNodeGroups": [{"name": "a", "instanceType": "g5.xlarge"}, {"name": "a", "instanceType": "g6.xlarge"}]},
+        ({"aws__gpuNodeGroups": [{"name": "a", "instanceType": "g5.xlarge"},
+                                 {"name": "a", "instanceType": "g6.xlarge"}]},
          "node group names must be unique"),
         ({"aws__publicAccessCidrs": []}, "publicEndpoint: true needs publicAccessCidrs"),
         ({"aws__publicEndpoint": False}, "publicAccessCidrs is set but publicEndpoint is false"),

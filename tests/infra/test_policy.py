@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from flarekube_infra import policy_rules as rules
 from flarekube_infra.config import load_config
 from flarekube_infra.program import program
@@ -39,7 +38,7 @@ def test_built_stack_passes_every_rule(built: list[tuple[str, dict[str, Any]]]) 
     kinds = {t for t, _ in built}
     # The rules had something to look at: a vacuous pass would prove nothing.
     assert {rules.EKS_CLUSTER, rules.NODE_GROUP, rules.LAUNCH_TEMPLATE, rules.SUBNET, rules.SERVICE,
-            rules.STORAGE_CLASS, rules.HELM_RELEASE} <= kinds  # fmt: skip
+            rules.STORAGE_CLASS, rules.HELM_RELEASE} <= kinds
 
 
 def test_open_endpoint_only_when_asked() -> None:
@@ -127,7 +126,7 @@ def test_pack_wraps_every_rule_and_reports(built: list[tuple[str, dict[str, Any]
 
     assert violations({}) and violations({"allowOpenEndpoint": True}) == []
     moved = [PolicyResource(t, {**p, "subnetIds": ["subnet-public"]} if t == rules.NODE_GROUP else p,
-                            f"urn:{i}", str(i), opts, None, None, [], {}) for i, (t, p) in enumerate(built)]  # fmt: skip
+                            f"urn:{i}", str(i), opts, None, None, [], {}) for i, (t, p) in enumerate(built)]
     seen: list[str] = []
     policies["nodes-in-private-subnets"].validate(StackValidationArgs(moved), lambda m, urn=None: seen.append(m))
     assert seen and all("subnet-public" in m for m in seen)

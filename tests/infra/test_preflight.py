@@ -9,18 +9,17 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
-from typer.testing import CliRunner
-
 from flarekube import preflight
 from flarekube.preflight import Demand, run_checks
+from moto import mock_aws
+from typer.testing import CliRunner
 
 
 @pytest.fixture(autouse=True)
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     # Fake credentials and no instance metadata: nothing here may reach a real endpoint.
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_EC2_METADATA_DISABLED": "true"}.items():  # fmt: skip
+                       "AWS_EC2_METADATA_DISABLED": "true"}.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     with mock_aws():
@@ -48,10 +47,10 @@ def quotas(region: str, code: str, value: float | None = None, error: str | None
     expected = {"ServiceCode": "ec2", "QuotaCode": code}
     if error:
         stub.add_client_error("get_service_quota", service_error_code=error, service_message="denied",
-                              expected_params=expected)  # fmt: skip
+                              expected_params=expected)
     else:
         stub.add_response("get_service_quota", {"Quota": {"ServiceCode": "ec2", "QuotaCode": code, "Value": value}},
-                          expected)  # fmt: skip
+                          expected)
     stub.activate()
     return client
 
@@ -67,7 +66,7 @@ def test_all_pass() -> None:
     assert failed(checks) == []
     assert [c.name for c in checks] == ["AWS identity", "g5.xlarge is an x86-64 NVIDIA type",
                                         "g5.xlarge offered in >= 2 AZs", "vCPU quota L-DB2E81BA (Running On-Demand "
-                                        "G and VT instances)", "S3 bucket hospital-models"]  # fmt: skip
+                                        "G and VT instances)", "S3 bucket hospital-models"]
     assert "16 needed" in checks[3].detail  # 4 nodes x 4 vCPUs
     assert "123456789012" in checks[0].detail
 
@@ -75,7 +74,7 @@ def test_all_pass() -> None:
 def test_fail_identity() -> None:
     sts = boto3.client("sts", region_name="us-east-1")
     stub = Stubber(sts)
-    stub.add_client_error("get_caller_identity", "ExpiredToken", "The security token included in the request is expired")
+    stub.add_client_error("get_caller_identity", "ExpiredToken", "The security token in the request is expired")
     stub.activate()
     checks = run_checks(Session("us-east-1", sts=sts), [Demand("g5.xlarge", 1)])  # type: ignore[arg-type]
     assert len(checks) == 1 and not checks[0].ok  # nothing else is worth asking with bad credentials
@@ -119,7 +118,8 @@ def test_fail_quota_spot_g_sums_node_groups() -> None:
 
 
 def test_fail_quota_unreadable() -> None:
-    session = Session("us-east-1", **{"service-quotas": quotas("us-east-1", "L-DB2E81BA", error="AccessDeniedException")})
+    denied = quotas("us-east-1", "L-DB2E81BA", error="AccessDeniedException")
+    session = Session("us-east-1", **{"service-quotas": denied})
     (bad,) = failed(run_checks(session, [Demand("g5.xlarge", 1)]))  # type: ignore[arg-type]
     assert "AccessDeniedException" in bad.detail and "servicequotas:GetServiceQuota" in bad.fix
 
@@ -153,7 +153,8 @@ def test_cli_fail_exits_non_zero_with_table_and_next_step(monkeypatch: pytest.Mo
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result
     assert "FAIL" in result.output and "PASS" in result.output and "what to do next" in result.output
     # 8 GPUs on 4-GPU nodes: 2 nodes x 48 vCPUs.
-    assert "FAIL vCPU quota L-DB2E81BA (Running On-Demand G and VT instances): quota 4 vCPUs < 96 needed" in result.output
+    expected = "FAIL vCPU quota L-DB2E81BA (Running On-Demand G and VT instances): quota 4 vCPUs < 96 needed"
+    assert expected in result.output
 
 
 def test_cli_pass(monkeypatch: pytest.MonkeyPatch) -> None:

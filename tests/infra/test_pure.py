@@ -5,7 +5,6 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
-
 from flarekube_infra import iam, platform, pricing, versions
 from flarekube_infra.cluster import GPU_TAINT, block_devices, cluster_args, launch_template_args, node_group_args
 from flarekube_infra.config import GpuNodeGroupConfig, load_config
@@ -38,7 +37,7 @@ def test_azs_are_where_every_gpu_type_is_offered() -> None:
     assert choose_azs(offered, None, 2) == ["us-east-1b", "us-east-1d"]
     with pytest.raises(ValueError, match="share \\['us-east-1b'\\]; need 2"):
         choose_azs({"g5.xlarge": ["us-east-1a", "us-east-1b"], "p4d.24xlarge": ["us-east-1b"]}, None, 2)
-    with pytest.raises(ValueError, match="aws.availabilityZones: not offered there"):
+    with pytest.raises(ValueError, match=r"aws\.availabilityZones: not offered there"):
         choose_azs(offered, ["us-east-1a", "us-east-1b"], 2)
 
 
@@ -102,7 +101,8 @@ def test_helm_values() -> None:
 def test_irsa_trust_is_one_service_account() -> None:
     doc = iam.irsa_trust_policy("arn:oidc", "https://oidc.eks.x/id/1", "kube-system", "sa")
     cond = doc["Statement"][0]["Condition"]["StringEquals"]
-    assert cond == {"oidc.eks.x/id/1:sub": "system:serviceaccount:kube-system:sa", "oidc.eks.x/id/1:aud": "sts.amazonaws.com"}
+    assert cond == {"oidc.eks.x/id/1:sub": "system:serviceaccount:kube-system:sa",
+                    "oidc.eks.x/id/1:aud": "sts.amazonaws.com"}
     lbc = iam.load_balancer_controller_policy("fk")
     writes = [s for s in lbc["Statement"] if "elasticloadbalancing:DeleteLoadBalancer" in s.get("Action", [])]
     assert writes and writes[0]["Condition"] == {"Null": {"aws:ResourceTag/elbv2.k8s.aws/cluster": "false"}}
