@@ -34,8 +34,8 @@ demo: venv ## run the 4-hospital CRC federation (real NVFlare, mTLS) on this mac
 	$(BIN)/flarekube run examples/crc-fedavg.yaml
 
 lint: venv ## ruff + mypy
-	$(BIN)/ruff check operator workloads tests bench
-	$(BIN)/mypy operator workloads tests/cluster/clustertool
+	$(BIN)/ruff check operator workloads tests bench infra
+	$(BIN)/mypy operator workloads tests/cluster/clustertool infra
 
 unit: venv cluster-build ## fast tests: specs, builders, kit store, workloads, the chart (helm from cluster-build)
 	$(BIN)/pytest -q tests/unit
@@ -47,4 +47,4 @@ federation-tests: venv ## real NVFlare federations on this machine (flarekube ru
 
 # Cheapest first; everything that needs Kubernetes builds it itself (cluster-build is cached).
 # cluster-tests ends by tearing the cluster down and bringing it up again, so e2e runs after it.
-test: lint unit federation-tests apiserver-tests operator-tests cluster-tests e2e ## everything CI runs
+test: lint unit infra-tests federation-tests apiserver-tests operator-tests cluster-tests e2e ## everything CI runs

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from flarekube.api import SpecError, load_bundle, load_documents
+from flarekube.preflight import preflight_command
 
 app = typer.Typer(
     help=(
@@ -205,6 +206,10 @@ def results(
     except ResultsError as error:
         _fail(str(error), 1)
     console.print(f"[green]fetched[/] {path} ({summary})")
+
+
+# `flarekube preflight --region R --gpu-instance-type T --gpus N [--bucket B]`: AWS checks before `pulumi up`.
+app.command(name="preflight")(preflight_command)
 
 
 @app.command()

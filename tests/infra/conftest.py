@@ -1,0 +1,19 @@
+"""infra/ is a Pulumi project, not an installed package: put it (and its flarekube_infra) on the path."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+INFRA = Path(__file__).resolve().parents[2] / "infra"
+if str(INFRA) not in sys.path:
+    sys.path.insert(0, str(INFRA))
+
+
+def pytest_configure(config: object) -> None:
+    # pulumi_eks warns at import about its legacy self-managed NodeGroup, which flarekube does not use.
+    config.addinivalue_line(  # type: ignore[attr-defined]
+        "filterwarnings", "ignore:NodeGroup uses AWS EC2 LaunchConfiguration:DeprecationWarning"
+    )
+    # pulumi_aws's own deprecated EncryptionControl type warns when the package registers its types.
+    config.addinivalue_line("filterwarnings", "ignore:aws.ec2/encryptioncontrol:DeprecationWarning")  # type: ignore[attr-defined]
