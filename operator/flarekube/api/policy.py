@@ -104,10 +104,10 @@ class SitePolicy(SpecModel):
         max_length=100,
         description="Class paths or prefixes added to NVFlare's component allow-list (local/resources.json).",
     )
-    privacy: PrivacySpec | None = None
+    privacy: PrivacySpec = Field(default_factory=PrivacySpec)
 
     @model_validator(mode="after")
     def _one_update_filter(self) -> SitePolicy:
-        if self.privacy is not None and self.privacy.top_percent is not None and self.privacy.noise is not None:
+        if self.privacy.top_percent is not None and self.privacy.noise is not None:
             raise ValueError("choose one of privacy.topPercent or privacy.noise: both filters would compound")
         return self
