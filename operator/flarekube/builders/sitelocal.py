@@ -40,6 +40,7 @@ FLAREKUBE_COMPONENT_PREFIXES = (
     "nvflare.app_common.executors.client_api_executor.ClientAPIExecutor",
 )
 PRIVACY_SCOPE = "site-policy"
+TOP_MARGIN = 0.1
 PERCENTILE_PRIVACY = "nvflare.app_common.filters.percentile_privacy.PercentilePrivacy"
 SVT_PRIVACY = "nvflare.app_common.filters.svt_privacy.SVTPrivacy"
 EXCLUDE_VARS = "nvflare.app_common.filters.exclude_vars.ExcludeVars"
@@ -119,9 +120,12 @@ def site_privacy(privacy: PrivacySpec) -> dict[str, Any]:
     if privacy.exclude_layers:
         filters.append({"path": EXCLUDE_VARS, "args": {"exclude_vars": list(privacy.exclude_layers)}})
     if privacy.top_percent is not None:
-        # PercentilePrivacy keeps the changes above its percentile: the top k% is percentile 100 - k.
+        # PercentilePrivacy keeps the changes at or above its (interpolated) percentile cutoff, which keeps
+        # the boundary entry too: 100 - k would let k% + 1 through. A tenth of a percentile more makes it
+        # "at most k%" for any model past a thousand entries.
         top = privacy.top_percent
-        filters.append({"path": PERCENTILE_PRIVACY, "args": {"percentile": 100 - top.percent, "gamma": top.gamma}})
+        filters.append({"path": PERCENTILE_PRIVACY, "args": {"percentile": 100 - top.percent + TOP_MARGIN,
+                        "gamma": top.gamma}})  # fmt: skip
     if privacy.noise is not None:
         n = privacy.noise
         filters.append({"path": SVT_PRIVACY, "args": {"fraction": n.fraction, "epsilon": n.epsilon,
