@@ -16,6 +16,8 @@ from flarekube.api.types import OrgName
 
 # NVFlare's admin roles (nvflare.lighter.constants.DEFINED_ROLES).
 AdminRole = Literal["project_admin", "org_admin", "lead", "member"]
+# NVFlare's own default: project admins and leads submit jobs, org admins and members do not.
+DEFAULT_SUBMITTER_ROLES: tuple[AdminRole, ...] = ("project_admin", "lead")
 # A dotted Python class path or prefix ("my_pkg." or "my_pkg.filters.MyFilter").
 CLASS_PATH = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\.?$"
 ClassPath = Annotated[str, Field(pattern=CLASS_PATH, max_length=300)]
@@ -26,7 +28,7 @@ class SubmitterPolicy(SpecModel):
     """Who may run jobs on this site. NVFlare checks it when the server deploys a job here."""
 
     roles: list[AdminRole] = Field(
-        default_factory=lambda: ["project_admin", "lead"],
+        default_factory=lambda: list(DEFAULT_SUBMITTER_ROLES),
         max_length=4,
         description="Admin roles that may submit jobs to this site (NVFlare's right submit_job).",
     )
