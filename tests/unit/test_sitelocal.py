@@ -141,3 +141,22 @@ def test_a_kit_without_nvflare_defaults_is_named(kits: dict[str, dict[str, bytes
     files = {k: v for k, v in kits["site-a"].items() if k != "local/authorization.json.default"}
     with pytest.raises(sitelocal.RenderError, match=r"authorization\.json\.default"):
         sitelocal.render_local(files, "client")
+
+
+def test_scaffold_is_refused_on_a_site_with_a_privacy_policy() -> None:
+    """SCAFFOLD's control variates travel in metadata no filter touches: refused with the site and the reason."""
+    from flarekube.api import FLJob, FLProject, cross_check, parse_document
+
+    from tests.support.speccases import job, project
+
+    doc = project()
+    doc["spec"]["sites"][1]["policy"] = {"privacy": {"topPercent": {"percent": 25}}}
+    proj, fl_job = parse_document(doc), parse_document(job())
+    assert isinstance(proj, FLProject) and isinstance(fl_job, FLJob)
+    assert cross_check(proj, fl_job) == []  # FedAvg is fine under any privacy policy
+    # the FLJob enum has no "scaffold" yet (algorithms issue): build the spec past its validation
+    algorithm = fl_job.spec.algorithm.model_copy(update={"name": "scaffold"})
+    scaffold = fl_job.model_copy(update={"spec": fl_job.spec.model_copy(update={"algorithm": algorithm})})
+    problems = cross_check(proj, scaffold)
+    assert len(problems) == 1 and '"scaffold" cannot run on site "site-2"' in problems[0]
+    assert "control variates" in problems[0] and problems[0].startswith("spec.algorithm.name")

@@ -76,6 +76,11 @@ class PrivacySpec(SpecModel):
     )
 
     @property
+    def has_filters(self) -> bool:
+        """True when the site filters its model results at all (sparsify, noise or withheld layers)."""
+        return self.filters_updates or bool(self.exclude_layers)
+
+    @property
     def filters_updates(self) -> bool:
         """True when the site changes what it sends (sparsifies or adds noise): sites then send differences."""
         return self.top_percent is not None or self.noise is not None
