@@ -109,6 +109,19 @@ def job_state(sess: Session, job_id: str) -> JobState:
     return JobState(job_id=job_id, status=str(meta.get("status", "UNKNOWN")), meta=dict(meta))
 
 
+def refusals(meta: dict[str, Any]) -> dict[str, str]:
+    """Sites that refused to deploy the job (their site policy, e.g. no custom code), with NVFlare's reason.
+
+    The server records each site's deployment reply in the job's meta (`job_deploy_detail`, entries
+    "site: OK" or "site: <reason>"); a job keeps running on the others while min_clients are left."""
+    out: dict[str, str] = {}
+    for entry in meta.get("job_deploy_detail") or []:
+        site, sep, reply = str(entry).partition(": ")
+        if sep and reply != "OK" and " " not in site:
+            out[site] = reply
+    return out
+
+
 def abort(sess: Session, job_id: str) -> None:
     sess.abort_job(job_id)
 

@@ -21,6 +21,7 @@ LABEL_PARTICIPANT = f"{GROUP}/participant"
 LABEL_KIND = f"{GROUP}/kit-kind"
 ANNOTATION_PARTICIPANT = f"{GROUP}/participant"  # the exact NVFlare name (labels cannot hold "@")
 ANNOTATION_FINGERPRINT = f"{GROUP}/issued-for"
+ANNOTATION_LOCAL_CONFIG = f"{GROUP}/local-config"  # digest of the rendered local/: a change rolls the pod
 
 CA_FINALIZER = f"{GROUP}/ca-protection"
 
@@ -71,6 +72,11 @@ def ca_secret(project: str) -> str:
 
 def kit_secret(project: str, participant: str) -> str:
     return label_safe(project, "kit", participant)
+
+
+def local_config(project: str, participant: str) -> str:
+    """The ConfigMap holding a participant's rendered local/ (its policy): apart from its kit Secret."""
+    return label_safe(project, "local", participant)
 
 
 def netpol(project: str, what: str) -> str:

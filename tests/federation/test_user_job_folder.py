@@ -63,6 +63,7 @@ def test_exported_fedjob_runs_unchanged(run_flarekube, tmp_path: Path) -> None:
     project = project_doc("userjob", 2)
     for site in project["spec"]["sites"]:
         del site["data"]  # the user's script brings its own data handling
+        site["policy"] = {"customCode": "allow"}  # issue 10: a job folder with custom/ is custom code
     job = job_doc("user-job", "userjob", 2, 2, {"kind": "jobFolder", "jobFolder": {"path": str(folder)}})
     result = run_flarekube(project, job)
 

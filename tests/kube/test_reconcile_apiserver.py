@@ -191,7 +191,8 @@ def test_job_runtime_pod_is_refused_with_the_field(apiserver: client.ApiClient, 
     assert secrets(apiserver, ns) == {}  # nothing half-applied
 
 
-ALLOWED = [("get", "", "secrets"), ("create", "", "secrets"), ("delete", "", "secrets"),
+ALLOWED = [("create", "", "configmaps"), ("patch", "", "configmaps"),
+           ("get", "", "secrets"), ("create", "", "secrets"), ("delete", "", "secrets"),
            ("patch", "apps", "deployments"), ("create", "apps", "deployments"), ("watch", "flarekube.io", "flprojects"),
            ("patch", "flarekube.io", "fljobs/status"), ("list", "", "pods"), ("create", "", "events")]  # fmt: skip
 DENIED = [("update", "", "secrets"), ("create", "", "pods/exec"), ("create", "", "pods"), ("delete", "", "pods"),
@@ -234,3 +235,39 @@ def test_the_poll_reuses_its_kit_check_until_a_kit_secret_changes(apiserver: cli
     assert gone in after and after[gone] != before[gone]  # a deleted kit is missing, so it is issued again
     assert {n: v for n, v in after.items() if n != gone} == {n: v for n, v in before.items() if n != gone}
     assert next(c for c in status["conditions"] if c["type"] == "KitsIssued")["status"] == "True"
+
+
+def test_a_policy_change_rolls_the_site_and_leaves_every_kit_identical(apiserver: client.ApiClient,
+                                                                        operator_api: client.ApiClient,
+                                                                        ns: str) -> None:  # fmt: skip
+    """Issue 10: policy is not identity. Changing site-1's policy rewrites its local/ ConfigMap and the digest
+    on its pod template; every kit Secret (and the CA) keeps its bytes and resourceVersion."""
+    body = make_project(apiserver, ns, 2)
+    reconcile.reconcile_project(operator_api, body, full=True, poll=False)
+    before = secrets(apiserver, ns)
+
+    def local(site: str) -> dict[str, Any]:
+        cm = k.get(apiserver, "ConfigMap", ns, naming.local_config("crc", site))
+        assert cm is not None, site
+        return cm
+
+    def digest(site: str) -> str:
+        dep = k.get(apiserver, "Deployment", ns, naming.site("crc", site)) or {}
+        return str(dep["spec"]["template"]["metadata"]["annotations"][naming.ANNOTATION_LOCAL_CONFIG])
+
+    cm1, cm2, d1, d2 = local("site-1"), local("site-2"), digest("site-1"), digest("site-2")
+    assert '"byoc": "none"' in cm1["data"]["authorization.json"]
+    rendered = {f"local.{name}" for name in ("authorization.json", "resources.json", "privacy.json")}
+    assert not [key for _, data in before.values() for key in data if key in rendered]  # no policy in a kit
+    sites = body["spec"]["sites"]
+    sites[0]["policy"] = {"customCode": "allow", "privacy": {"topPercent": {"percent": 25}}}
+    updated = k.merge_patch(apiserver, "FLProject", ns, "crc", {"spec": {"sites": sites}})
+    reconcile.reconcile_project(operator_api, updated, full=True, poll=False)
+
+    assert secrets(apiserver, ns) == before  # bytes and resourceVersion of the CA and every kit
+    after1 = local("site-1")
+    assert after1["data"] != cm1["data"] and '"byoc": "any"' in after1["data"]["authorization.json"]
+    assert "PercentilePrivacy" in after1["data"]["privacy.json"]
+    assert digest("site-1") != d1  # the Deployment's pod template changed: the site rolls
+    assert local("site-2")["metadata"]["resourceVersion"] == cm2["metadata"]["resourceVersion"]
+    assert digest("site-2") == d2  # the other site is not restarted

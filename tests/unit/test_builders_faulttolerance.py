@@ -31,10 +31,10 @@ def inputs() -> dict[str, SiteInputs]:
 def test_fault_tolerance_args_in_the_job_folder(tmp_path: Path) -> None:
     wf = controller(build_job_folder(job(minResponses=2, roundTimeoutSeconds=30), tmp_path, inputs(),
                                      linger_seconds=9))  # fmt: skip
-    assert wf["path"] == TOLERANT_FEDAVG == "flarekube_fedavg.FaultTolerantFedAvg"
+    assert wf["path"] == TOLERANT_FEDAVG == "flarekube_workloads.controllers.FaultTolerantFedAvg"
     assert wf["args"]["min_responses"] == 2 and wf["args"]["round_timeout"] == 30 and wf["args"]["linger"] == 9
-    # The controller travels with the job: the server needs nothing but NVFlare to run it.
-    assert (tmp_path / "j" / "app_server" / "custom" / "flarekube_fedavg.py").is_file()
+    # Issue 10: the controller runs from the installed package; a job carrying it would be custom code.
+    assert not (tmp_path / "j" / "app_server" / "custom").exists()
     assert wf["args"]["num_rounds"] == 3
 
 

@@ -12,6 +12,7 @@ from flarekube.builders import netpol, secrets, server, site
 from flarekube.builders.common import Owner
 
 OWNER = Owner("FLProject", "crc", "uid-1", "fl")
+LOCAL = {"authorization.json": b"{}\n", "resources.json": b"{}\n"}
 MANIFEST = json.dumps({
     "format": 1,
     "files": [
@@ -65,7 +66,7 @@ def test_names_are_dns_labels_and_stable() -> None:
 
 def test_server_is_one_recreated_replica_with_a_workspace_pvc() -> None:
     p = project()
-    dep = server.server_deployment(p, OWNER, MANIFEST, naming.server_host("crc", "fl"))
+    dep = server.server_deployment(p, OWNER, MANIFEST, naming.server_host("crc", "fl"), LOCAL)
     assert dep["spec"]["replicas"] == 1 and dep["spec"]["strategy"] == {"type": "Recreate"}
     assert dep["metadata"]["ownerReferences"][0]["uid"] == "uid-1"
     pod = dep["spec"]["template"]["spec"]
@@ -108,7 +109,7 @@ def test_kit_volume_recreates_the_tree_read_only() -> None:
 @pytest.mark.parametrize("index,kind", [(0, "hostPath"), (1, "persistentVolumeClaim"), (2, None)])
 def test_site_data_volume_from_spec(index: int, kind: str | None) -> None:
     p = project()
-    dep = site.site_deployment(p, p.spec.sites[index], OWNER, MANIFEST)
+    dep = site.site_deployment(p, p.spec.sites[index], OWNER, MANIFEST, LOCAL)
     pod = dep["spec"]["template"]["spec"]
     data = [v for v in pod["volumes"] if v["name"] == "data"]
     mounts = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "data"]
@@ -122,18 +123,18 @@ def test_site_data_volume_from_spec(index: int, kind: str | None) -> None:
 
 def test_gpu_site_asks_for_gpus_and_tolerates_gpu_nodes() -> None:
     p = project()
-    pod = site.site_deployment(p, p.spec.sites[2], OWNER, MANIFEST)["spec"]["template"]["spec"]
+    pod = site.site_deployment(p, p.spec.sites[2], OWNER, MANIFEST, LOCAL)["spec"]["template"]["spec"]
     assert pod["containers"][0]["resources"]["limits"] == {"memory": "4Gi", "nvidia.com/gpu": "2"}
     assert pod["nodeSelector"] == {"gpu": "a100"}
     assert pod["tolerations"][0]["key"] == "nvidia.com/gpu"
-    cpu_pod = site.site_deployment(p, p.spec.sites[1], OWNER, MANIFEST)["spec"]["template"]["spec"]
+    cpu_pod = site.site_deployment(p, p.spec.sites[1], OWNER, MANIFEST, LOCAL)["spec"]["template"]["spec"]
     assert "tolerations" not in cpu_pod and "resources" not in cpu_pod["containers"][0]
 
 
 def test_every_site_is_restricted_and_recreated() -> None:
     p = project()
     for s in p.spec.sites:
-        dep = site.site_deployment(p, s, OWNER, MANIFEST)
+        dep = site.site_deployment(p, s, OWNER, MANIFEST, LOCAL)
         assert dep["spec"]["strategy"] == {"type": "Recreate"}
         pod = dep["spec"]["template"]["spec"]
         pod = {**pod, "volumes": [v for v in pod["volumes"] if v["name"] != "data"]}
@@ -166,3 +167,26 @@ def test_site_policy_allows_only_server_and_dns() -> None:
     to_server, dns = pol["spec"]["egress"]
     assert to_server["ports"] == [{"protocol": "TCP", "port": 8002}]
     assert {p["port"] for p in dns["ports"]} == {53}
+
+
+def test_local_config_is_a_configmap_apart_from_the_kit_and_rolls_the_pod() -> None:
+    """Issue 10: the site's rendered local/ lives in its own ConfigMap; the kit Secret volume is unchanged and
+    a different local/ changes only the ConfigMap and the pod template's digest annotation."""
+    from flarekube.builders import localconfig
+
+    p = project()
+    one = site.site_deployment(p, p.spec.sites[0], OWNER, MANIFEST, LOCAL)
+    other = {**LOCAL, "authorization.json": b'{"changed": true}\n'}
+    two = site.site_deployment(p, p.spec.sites[0], OWNER, MANIFEST, other)
+    pod1, pod2 = one["spec"]["template"], two["spec"]["template"]
+    assert pod1["metadata"]["annotations"] != pod2["metadata"]["annotations"]
+    assert pod1["spec"] == pod2["spec"]  # same volumes: the kit Secret and the ConfigMap by name
+    volumes = {v["name"]: v for v in pod1["spec"]["volumes"]}
+    assert volumes["local"]["configMap"]["name"] == naming.local_config("crc", p.spec.sites[0].name)
+    assert "secret" in volumes["kit"]
+    command = pod1["spec"]["containers"][0]["command"][-1]
+    assert f"cp -L {localconfig.LOCAL_MOUNT}/* " in command and command.endswith("sub_start.sh --once")
+    cm = localconfig.local_configmap("crc", "site-1", "client", LOCAL, OWNER)
+    assert cm["kind"] == "ConfigMap" and cm["data"] == {k: v.decode() for k, v in LOCAL.items()}
+    assert cm["metadata"]["annotations"][naming.ANNOTATION_LOCAL_CONFIG] == \
+        pod1["metadata"]["annotations"][naming.ANNOTATION_LOCAL_CONFIG]

@@ -63,11 +63,29 @@ def test_a_user_folder_without_meta_json_is_named(tmp_path: Path) -> None:
         validate_job_folder(tmp_path)
 
 
-def test_the_client_script_is_named_relative_to_the_job(tmp_path: Path) -> None:
-    """A site pod installs flarekube elsewhere than the machine that built the job: no absolute paths."""
+def test_built_in_jobs_carry_no_code_and_run_the_installed_client(tmp_path: Path) -> None:
+    """Issue 10: no custom/ anywhere (NVFlare would count it as custom code, refused by `customCode: deny`);
+    each site resolves the installed module, so no path of the machine that built the job is in it."""
     sites = {"site-1": SiteInputs("/data", SiteFiles()), "site-2": SiteInputs("/data", SiteFiles())}
     folder = build_job_folder(_job(), tmp_path, sites)
+    assert not list(folder.rglob("custom")), "a built-in job must not carry code"
+    assert not [p for p in folder.rglob("*") if p.suffix == ".py"]
     for config in folder.glob("*/config/config_fed_client.json"):
-        executor = json.loads(config.read_text())["executors"][0]["executor"]["args"]
-        assert executor["task_script_path"] == "flarekube_client.py"
-        assert (config.parent.parent / "custom" / "flarekube_client.py").is_file()
+        executor = json.loads(config.read_text())["executors"][0]["executor"]
+        assert executor["path"] == "flarekube_workloads.executors.ModuleClientAPIExecutor"
+        assert executor["args"]["task_module"] == "flarekube_workloads.tabular.client"
+        assert executor["args"]["params_transfer_type"] == "DIFF"  # what privacy filters are meant for
+        assert str(tmp_path) not in config.read_text() and "/tmp/" not in config.read_text()
+    server = json.loads((folder / "app_server" / "config" / "config_fed_server.json").read_text())
+    assert server["task_result_filters"] == [
+        {"tasks": ["train"], "filters": [{"path": "flarekube_workloads.audit.ResultAudit"}]}]
+
+
+def test_the_module_executor_resolves_the_installed_client() -> None:
+    from flarekube_workloads.executors import ModuleClientAPIExecutor, module_path
+
+    path = module_path("flarekube_workloads.tabular.client")
+    assert path.endswith("flarekube_workloads/tabular/client.py") and Path(path).is_file()
+    with pytest.raises(ValueError, match="not installed"):
+        module_path("flarekube_workloads.nope")
+    assert ModuleClientAPIExecutor("flarekube_workloads.tabular.client", "--x 1").task_module.endswith("client")

@@ -26,8 +26,8 @@ class FaultTolerantFedAvg(FedAvg):
                  stats_group: str = "", **kwargs: Any) -> None:  # fmt: skip
         super().__init__(*args, **kwargs)
         # The show_stats group flarekube reads progress from (flarekube_workloads.contract.STATS_GROUP),
-        # passed in by the job config: this module travels alone in a job's custom/ folder and imports
-        # nothing but NVFlare. Empty: report nothing.
+        # passed in by the job config (the job names this class; it runs from the installed package).
+        # Empty: report nothing.
         self.stats_group = str(stats_group)
         self.min_responses = int(min_responses)  # 0: every sampled site
         self.round_timeout = int(round_timeout)

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from flarekube.api.common import ObjectMeta, Resources, SpecModel, cel, spec_config
+from flarekube.api.policy import SitePolicy
 from flarekube.api.types import CIDR, DNSLabel, DNSName, Email, OrgName
 
 DEFAULT_IMAGE = "flarekube/runtime:0.1.0"
@@ -69,12 +70,6 @@ class DataSource(SpecModel):
         return self
 
 
-class PrivacyPolicy(SpecModel):
-    """Placeholder for the privacy filters a site insists on (filters come with the algorithms issue)."""
-
-    policy: Literal["none", "differential-privacy", "percentile-filter"] = "none"
-
-
 class ServerSpec(SpecModel):
     model_config = spec_config(SERVER_HOST_IMMUTABLE)
 
@@ -105,7 +100,10 @@ class SiteSpec(SpecModel):
     resources: Resources = Field(default_factory=Resources)
     gpus: int = Field(default=0, ge=0, le=16, description="nvidia.com/gpu per site pod.")
     data: DataSource | None = None
-    privacy: PrivacyPolicy = Field(default_factory=PrivacyPolicy)
+    policy: SitePolicy = Field(
+        default_factory=SitePolicy,
+        description="The site's own rules, enforced by NVFlare at the site; changing them re-issues no certificate.",
+    )
     node_selector: dict[str, str] = Field(default_factory=dict)
 
 

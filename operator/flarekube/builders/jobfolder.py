@@ -7,7 +7,6 @@ job folder (workload kind `jobFolder`) is copied unchanged.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shlex
 import shutil
@@ -35,13 +34,6 @@ class SiteInputs:
 
     data_dir: str
     files: SiteFiles
-
-
-def client_script(row: Workload) -> Path:
-    spec = importlib.util.find_spec(row.client_module)
-    if spec is None or spec.origin is None:
-        raise JobFolderError(f"workload {row.kind!r}: module {row.client_module} is not installed")
-    return Path(spec.origin)
 
 
 def train_args(job: FLJob, site: SiteInputs) -> str:
@@ -80,11 +72,13 @@ def build_job_folder(job: FLJob, dest: Path, sites: Mapping[str, SiteInputs], *,
         return copy_user_job_folder(job, dest)
     # Imported here: the recipe pulls in torch, which the operator's reconcile path never needs.
     from nvflare.app_opt.pt.recipes.fedavg import FedAvgRecipe
+    from nvflare.client.config import TransferType
 
-    # NVFlare names the script inside custom/ relative to the longest sys.path entry holding it, which
-    # differs between a venv, an editable install and an image; a private copy is always custom/<name>.
+    # The recipe insists on a script file to copy into custom/; a placeholder is exported and then
+    # replaced by the installed module (use_installed_client), so the job carries no code at all.
     staging = Path(tempfile.mkdtemp(prefix="flarekube-script-"))
-    script = Path(shutil.copy2(client_script(row), staging / CLIENT_SCRIPT_NAME))
+    script = staging / CLIENT_SCRIPT_NAME
+    script.write_text("# replaced by the installed module\n")
     recipe = FedAvgRecipe(
         name=job.metadata.name,
         model=row.model(job, input_width),
@@ -93,6 +87,9 @@ def build_job_folder(job: FLJob, dest: Path, sites: Mapping[str, SiteInputs], *,
         train_script=str(script),
         key_metric=row.key_metric,
         key_metric_mode="max",
+        # Sites send weight DIFFERENCES: a site's privacy filters (top-k%, noise) are meant for them (on
+        # full weights they would zero the model), and FedAvg adds the averaged difference to the global.
+        params_transfer_type=TransferType.DIFF,
     )
     recipe.set_per_site_config(
         {name: {"train_args": train_args(job, inputs)} for name, inputs in sites.items()}
@@ -103,24 +100,38 @@ def build_job_folder(job: FLJob, dest: Path, sites: Mapping[str, SiteInputs], *,
     if not (folder / "meta.json").is_file():
         raise JobFolderError(f"NVFlare did not write {folder}/meta.json")
     apply_fault_tolerance(folder, job, linger_seconds)
-    _relative_script_paths(folder, script)
+    use_installed_client(folder, row)
     shutil.rmtree(staging, ignore_errors=True)
     return folder
 
 
-def _relative_script_paths(folder: Path, script: Path) -> None:
-    """The recipe records the script's absolute path on the machine that built the job; the sites run
-    the copy in the job's custom/ folder, so name it relative (a pod's install path differs)."""
+CLIENT_API_EXECUTOR = "nvflare.app_common.executors.client_api_executor.ClientAPIExecutor"
+MODULE_EXECUTOR = "flarekube_workloads.executors.ModuleClientAPIExecutor"
+RESULT_AUDIT = "flarekube_workloads.audit.ResultAudit"
+
+
+def use_installed_client(folder: Path, row: Workload) -> None:
+    """Each site runs the workload's client from its installed flarekube_workloads: no custom/ folder,
+    so NVFlare does not count the job as custom code and a site with `customCode: deny` runs it."""
     for config in folder.glob("*/config/config_fed_client.json"):
-        text = config.read_text()
-        config.write_text(text.replace(json.dumps(str(script)), json.dumps(script.name)))
+        data = json.loads(config.read_text())
+        for entry in data.get("executors", []):
+            executor = entry.get("executor", {})
+            if executor.get("path") == CLIENT_API_EXECUTOR:
+                args = executor.setdefault("args", {})
+                args.pop("task_script_path", None)
+                args.pop("execution_mode", None)
+                args["task_module"] = row.client_module
+                executor["path"] = MODULE_EXECUTOR
+        config.write_text(json.dumps(data, indent=4))
+    for custom in folder.glob("*/custom"):
+        shutil.rmtree(custom)
 
 
 FEDAVG = "nvflare.app_common.workflows.fedavg.FedAvg"
-# Shipped inside the job (app_server/custom/) under its own module name: the job then runs on any
-# NVFlare 2.9 server, whatever flarekube version (if any) its image has installed.
-CONTROLLER_MODULE = "flarekube_fedavg"
-TOLERANT_FEDAVG = f"{CONTROLLER_MODULE}.FaultTolerantFedAvg"
+# Run from the installed flarekube_workloads (runtime image, venv), like the clients: a job that
+# carried it in app_server/custom/ would be custom code to NVFlare.
+TOLERANT_FEDAVG = "flarekube_workloads.controllers.FaultTolerantFedAvg"
 
 
 def apply_fault_tolerance(folder: Path, job: FLJob, linger_seconds: int = 0) -> None:
@@ -132,12 +143,6 @@ def apply_fault_tolerance(folder: Path, job: FLJob, linger_seconds: int = 0) -> 
     config = folder / "app_server" / "config" / "config_fed_server.json"
     if not config.is_file():
         raise JobFolderError(f"NVFlare did not write {config}")
-    custom = folder / "app_server" / "custom"
-    custom.mkdir(parents=True, exist_ok=True)
-    source = importlib.util.find_spec("flarekube_workloads.controllers")
-    if source is None or source.origin is None:
-        raise JobFolderError("flarekube_workloads.controllers is not installed")
-    shutil.copy2(source.origin, custom / f"{CONTROLLER_MODULE}.py")
     data = json.loads(config.read_text())
     ft = job.spec.fault_tolerance
     for workflow in data.get("workflows", []):
@@ -147,6 +152,8 @@ def apply_fault_tolerance(folder: Path, job: FLJob, linger_seconds: int = 0) -> 
                 {"min_responses": ft.min_responses or 0, "round_timeout": ft.round_timeout_seconds,
                  "linger": linger_seconds, "stats_group": STATS_GROUP}
             )
+    # What each site's result looks like when it reaches the server (after the site's own filters).
+    data.setdefault("task_result_filters", []).append({"tasks": ["train"], "filters": [{"path": RESULT_AUDIT}]})
     config.write_text(json.dumps(data, indent=4))
 
 

@@ -14,7 +14,7 @@ from flarekube import naming
 from flarekube.api import FLProject
 from flarekube.api.documents import parse_resource
 from flarekube.api.validation import cluster_project_problems
-from flarekube.builders import netpol, server, site
+from flarekube.builders import localconfig, netpol, server, site
 from flarekube.builders.common import Obj, Owner
 
 
@@ -62,17 +62,21 @@ def target(body: Mapping[str, Any]) -> Target:
     return Target(parsed, owner_of(body), host, int(meta.get("generation") or 0))
 
 
-def desired(t: Target, manifests: Mapping[str, bytes], operator_namespace: str | None) -> list[Obj]:
-    """Every object the project wants, given each participant's kit manifest (by participant name)."""
+def desired(t: Target, manifests: Mapping[str, bytes], local: Mapping[str, Mapping[str, bytes]],
+            operator_namespace: str | None) -> list[Obj]:  # fmt: skip
+    """Every object the project wants, given each participant's kit manifest and rendered local/ files
+    (both by participant name). The local/ ConfigMaps come before the Deployments that mount them."""
     p, o = t.project, t.owner
     objects = [
         server.server_pvc(p, o),
         server.server_service(p, o),
         netpol.server_policy(p, o, operator_namespace),
         netpol.site_policy(p, o),
-        server.server_deployment(p, o, manifests[t.host], t.host),
+        localconfig.local_configmap(t.name, t.host, "server", local[t.host], o),
+        *(localconfig.local_configmap(t.name, s.name, "client", local[s.name], o) for s in p.spec.sites),
+        server.server_deployment(p, o, manifests[t.host], t.host, local[t.host]),
     ]
-    objects += [site.site_deployment(p, s, o, manifests[s.name]) for s in p.spec.sites]
+    objects += [site.site_deployment(p, s, o, manifests[s.name], local[s.name]) for s in p.spec.sites]
     return objects
 
 

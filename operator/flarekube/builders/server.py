@@ -7,9 +7,11 @@ defaults), so submitted jobs, their results and global models survive a server p
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from flarekube import naming
 from flarekube.api.project import FLProject
-from flarekube.builders import secrets
+from flarekube.builders import localconfig, secrets
 from flarekube.builders.common import (
     BASE_ENV,
     SCRATCH,
@@ -30,7 +32,7 @@ DEFAULT_STORAGE = "2Gi"
 # provisioners without fsGroup support): NVFlare's store folder is a link from the scratch dir into the PVC.
 START = (
     f"mkdir -p {STATE_MOUNT}/nvflare && ln -sfn {STATE_MOUNT}/nvflare {NVFLARE_STORE} && "
-    f"exec bash {secrets.KIT_MOUNT}/startup/sub_start.sh --once"
+    f"{localconfig.start_from_kit_and_local()}"
 )
 
 
@@ -38,7 +40,8 @@ def _project_key(project: FLProject) -> str:
     return project.metadata.name
 
 
-def server_deployment(project: FLProject, owner: Owner, kit_manifest: bytes, host: str) -> Obj:
+def server_deployment(project: FLProject, owner: Owner, kit_manifest: bytes, host: str,
+                      local: Mapping[str, bytes]) -> Obj:  # fmt: skip
     spec = project.spec
     name = naming.server(_project_key(project), spec.server.name)
     labels = naming.server_labels(_project_key(project))
@@ -54,6 +57,7 @@ def server_deployment(project: FLProject, owner: Owner, kit_manifest: bytes, hos
         ][: 1 if spec.server.fl_port == spec.server.admin_port else 2],
         "volumeMounts": [
             {"name": "kit", "mountPath": secrets.KIT_MOUNT, "readOnly": True},
+            localconfig.local_mount(),
             {"name": "scratch", "mountPath": SCRATCH},
             {"name": "state", "mountPath": STATE_MOUNT},
         ],
@@ -78,7 +82,7 @@ def server_deployment(project: FLProject, owner: Owner, kit_manifest: bytes, hos
             "strategy": {"type": "Recreate"},
             "selector": {"matchLabels": labels},
             "template": {
-                "metadata": {"labels": labels},
+                "metadata": {"labels": labels, "annotations": localconfig.pod_annotations(local)},
                 "spec": {
                     "automountServiceAccountToken": False,  # NVFlare never talks to the API server
                     "enableServiceLinks": False,
@@ -86,6 +90,7 @@ def server_deployment(project: FLProject, owner: Owner, kit_manifest: bytes, hos
                     "containers": [container],
                     "volumes": [
                         secrets.kit_volume(_project_key(project), host, kit_manifest),
+                        localconfig.local_volume(_project_key(project), host),
                         scratch_volume(),
                         {"name": "state", "persistentVolumeClaim": {"claimName": naming.server_pvc(
                             _project_key(project), spec.server.name)}},

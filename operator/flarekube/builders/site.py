@@ -7,9 +7,11 @@ over the server's registration of that site.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from flarekube import naming
 from flarekube.api.project import FLProject, SiteSpec
-from flarekube.builders import secrets
+from flarekube.builders import localconfig, secrets
 from flarekube.builders.common import (
     BASE_ENV,
     SCRATCH,
@@ -25,7 +27,7 @@ from flarekube.builders.common import (
 DATA_MOUNT = "/data"  # what FLJob job folders are built with (SiteInputs.data_dir)
 WORKSPACE_MOUNT = "/workspace"
 GPU_RESOURCE = "nvidia.com/gpu"
-START = f"exec bash {secrets.KIT_MOUNT}/startup/sub_start.sh --once"
+START = localconfig.start_from_kit_and_local()
 
 
 def data_volume(site: SiteSpec) -> Obj | None:
@@ -47,16 +49,21 @@ def _resources(site: SiteSpec) -> Obj:
     return resources
 
 
-def site_deployment(project: FLProject, site: SiteSpec, owner: Owner, kit_manifest: bytes) -> Obj:
+def site_deployment(project: FLProject, site: SiteSpec, owner: Owner, kit_manifest: bytes,
+                    local: Mapping[str, bytes]) -> Obj:  # fmt: skip
+    """`local`: the site's rendered local/ (its ConfigMap's files); its digest on the pod template rolls
+    the site when the policy changes, while the kit Secret stays as issued."""
     key = project.metadata.name
     labels = naming.site_labels(key, site.name)
     mounts: list[Obj] = [
         {"name": "kit", "mountPath": secrets.KIT_MOUNT, "readOnly": True},
+        localconfig.local_mount(),
         {"name": "scratch", "mountPath": SCRATCH},
         {"name": "workspace", "mountPath": WORKSPACE_MOUNT},
     ]
     volumes: list[Obj] = [
         secrets.kit_volume(key, site.name, kit_manifest),
+        localconfig.local_volume(key, site.name),
         scratch_volume(),
         {"name": "workspace", "emptyDir": {}},
     ]
@@ -99,6 +106,7 @@ def site_deployment(project: FLProject, site: SiteSpec, owner: Owner, kit_manife
             "replicas": 1,
             "strategy": {"type": "Recreate"},
             "selector": {"matchLabels": labels},
-            "template": {"metadata": {"labels": labels}, "spec": pod},
+            "template": {"metadata": {"labels": labels, "annotations": localconfig.pod_annotations(local)},
+                         "spec": pod},
         },
     }

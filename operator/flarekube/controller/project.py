@@ -21,12 +21,13 @@ from flarekube.api.status import FLProjectStatus
 from flarekube.builders.common import Obj
 from flarekube.builders.project import Target, desired, owner_of, site_deployments, target
 from flarekube.builders.provisioning import provisioning_inputs
+from flarekube.builders.sitelocal import render_local
 from flarekube.kube import apply as k
 from flarekube.kube.apply import Api
 from flarekube.kube.kitstore import SecretKitStore
 from flarekube.kube.observe import Children, children
 from flarekube.provisioning import KitReport, KitStoreRefusal, ensure_kits, materialize
-from flarekube.provisioning.codec import KIT_MANIFEST
+from flarekube.provisioning.codec import KIT_MANIFEST, decode_kit
 from flarekube.status.project import ProjectSnapshot, SiteObservation, project_status
 
 log = logging.getLogger(__name__)
@@ -108,8 +109,13 @@ def observe(r: ProjectReconcile) -> None:
 
 
 def build(r: ProjectReconcile) -> None:
-    manifests = {name: r.kits.get_kit(name)[KIT_MANIFEST] for name in r.t.participants}
-    r.objects = desired(r.t, manifests, operator_namespace())
+    blobs = {name: r.kits.get_kit(name) for name in r.t.participants}
+    manifests = {name: kit[KIT_MANIFEST] for name, kit in blobs.items()}
+    # Each participant's local/: NVFlare's defaults from its kit + its site policy (a ConfigMap apart).
+    local = {r.t.host: render_local(decode_kit(blobs[r.t.host]).files, "server")}
+    for s in r.t.project.spec.sites:
+        local[s.name] = render_local(decode_kit(blobs[s.name]).files, "client", s.policy)
+    r.objects = desired(r.t, manifests, local, operator_namespace())
 
 
 def apply_changes(r: ProjectReconcile) -> None:

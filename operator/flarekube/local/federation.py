@@ -6,6 +6,7 @@ Everything started here is owned by the Supervisor; leaving the `running` contex
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -16,9 +17,11 @@ from nvflare.fuel.flare_api.flare_api import Session
 from flarekube import flare
 from flarekube.api.project import FLProject
 from flarekube.builders.provisioning import provisioning_inputs
+from flarekube.builders.sitelocal import RENDERED, digest, render_local
 from flarekube.local.supervisor import Supervisor
 from flarekube.local.workspace import Workspace
 from flarekube.provisioning import KitReport, LocalKitStore, ensure_kits, materialize
+from flarekube.provisioning.codec import decode_kit
 
 LOCAL_SERVER_HOST = "localhost"  # a loopback TLS identity: NVFlare then binds 127.0.0.1 only
 ADMIN_CONNECT_TIMEOUT = 60.0  # the server alone; sites get the caller's connect_timeout
@@ -36,6 +39,7 @@ class LocalFederation:
     admin_kit: Path
     session: Session
     sites: list[str]
+    policies: dict[str, str]  # site -> digest of the local/ folder it runs with (its policy, rendered)
 
 
 def issue_kits(project: FLProject, ws: Workspace, *, reissue_kits: bool, new_root_ca: bool) -> KitReport:
@@ -68,10 +72,13 @@ def running(
     ws.fresh_run()
     with Supervisor() as supervisor:
         server_ws = materialize(store, LOCAL_SERVER_HOST, ws.participant("server"))
+        write_local(store, LOCAL_SERVER_HOST, server_ws, "server", project)
         private_job_store(server_ws, ws.run / "nvflare")
-        supervisor.start("server", server_ws, ws.logs / "server.log")
+        supervisor.start("server", server_ws, ws.logs / "server.log", env=site_env("server"))
+        policies: dict[str, str] = {}
         for name in sites:
             site_ws = materialize(store, name, ws.participant(name))
+            policies[name] = write_local(store, name, site_ws, "client", project)
             supervisor.start(name, site_ws, ws.logs / f"{name}.log", env=site_env(name))
         admin_kit = materialize(store, admin, ws.participant("admin"))
         deadline = time.monotonic() + connect_timeout  # counted from the sites' start
@@ -81,9 +88,27 @@ def running(
             raise FederationError(_with_tail(str(err), supervisor, "server")) from None
         try:
             _wait_connected(session, supervisor, sites, deadline, connect_timeout)
-            yield LocalFederation(ws, supervisor, admin, admin_kit, session, sites)
+            yield LocalFederation(ws, supervisor, admin, admin_kit, session, sites, policies)
         finally:
             session.close()
+
+
+def write_local(store: LocalKitStore, name: str, dest: Path, kind: str, project: FLProject) -> str:
+    """This run's copy of the participant's local/: the kit's NVFlare defaults + the rendered policy.
+
+    The kit in the store is never touched: policy is configuration, so a changed policy shows up here on
+    the next run and no certificate is re-issued. Returns the rendered folder's digest."""
+    policy = project.site(name).policy if kind == "client" else None
+    files = render_local(decode_kit(store.get_kit(name)).files, kind, policy)
+    local = dest / "local"
+    for stale in RENDERED:  # a kit issued before policies were rendered apart carried its own copy
+        (local / stale).unlink(missing_ok=True)
+    for fname, data in files.items():
+        path = local / fname
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+    return digest(files)
 
 
 NVFLARE_DEFAULT_STORE = "/tmp/nvflare/"  # the kit's default root of jobs-storage and snapshot-storage

@@ -151,6 +151,9 @@ def _report(
         "sites": sites,
         "seconds": round(seconds, 2),
         "seconds_per_round": round(seconds / job.spec.rounds, 2),
+        # which rendered policy (local/ digest) each site ran with, and the sites that refused the job
+        "site_policies": {s: fed.policies[s] for s in sites if s in fed.policies},
+        "refused": flare.refusals(state.meta),
     }
     result_dir = flare.download_result(fed.session, job_id)
     model = flare.global_model_path(result_dir)

@@ -27,7 +27,6 @@ from nvflare.lighter.provisioner import Provisioner
 
 from .inputs import ProvisioningInputs
 from .model import DEFAULT_ROOT_CA_VALID_DAYS, CAState, IssuedFor, Kit, wanted_records
-from .site_policy import with_flarekube_policy
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +143,8 @@ def _read_kit(ws: Path, record: IssuedFor) -> Kit:
             files[rel] = path.read_bytes()
             if path.stat().st_mode & 0o111:
                 executables.add(rel)
-    return Kit(record, with_flarekube_policy(files), frozenset(executables), frozenset(dirs))
+    # local/ holds NVFlare's defaults only: the site's rules are rendered apart (builders/sitelocal.py).
+    return Kit(record, files, frozenset(executables), frozenset(dirs))
 
 
 def _check_signed_by(kit: Kit, ca: CAState) -> None:

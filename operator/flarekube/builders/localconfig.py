@@ -1,0 +1,53 @@
+"""A participant's rendered local/ (builders/sitelocal.py) as its own ConfigMap, apart from its kit Secret.
+
+The kit Secret is identity (certificates, keys) and immutable; local/ is the site's policy and changes
+with the FLProject. The pod copies the kit's startup/ and this ConfigMap's files into one workspace
+source before NVFlare's sub_start.sh runs, so a policy change rewrites only the ConfigMap, and the
+digest annotation on the pod template rolls the Deployment; the kit Secret stays byte-identical.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from flarekube import naming
+from flarekube.builders import secrets
+from flarekube.builders.common import SCRATCH, Obj, Owner, metadata
+from flarekube.builders.sitelocal import digest
+
+LOCAL_MOUNT = "/local-config"
+KIT_SOURCE = f"{SCRATCH}/kit-source"  # kit startup/ + rendered local/: what sub_start.sh copies from
+
+
+def local_configmap(project: str, participant: str, kind: str, files: Mapping[str, bytes], owner: Owner) -> Obj:
+    labels = {**naming.kit_labels(project, participant, kind), naming.LABEL_COMPONENT: "local-config"}
+    annotations = {naming.ANNOTATION_PARTICIPANT: participant, naming.ANNOTATION_LOCAL_CONFIG: digest(files)}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata(naming.local_config(project, participant), owner, labels, annotations),
+        "data": {name: files[name].decode() for name in sorted(files)},  # NVFlare's JSON and text files
+    }
+
+
+def local_volume(project: str, participant: str, name: str = "local") -> Obj:
+    return {"name": name, "configMap": {"name": naming.local_config(project, participant),
+                                        "defaultMode": secrets.FILE_MODE}}  # fmt: skip
+
+
+def local_mount(name: str = "local") -> Obj:
+    return {"name": name, "mountPath": LOCAL_MOUNT, "readOnly": True}
+
+
+def start_from_kit_and_local() -> str:
+    """Shell that assembles the workspace source (startup/ from the kit, local/ from the ConfigMap) and
+    starts NVFlare from it. `-L`: ConfigMap files are links into its `..data` folder."""
+    return (
+        f"rm -rf {KIT_SOURCE} && mkdir -p {KIT_SOURCE}/local && "
+        f"cp -rL {secrets.KIT_MOUNT}/startup {KIT_SOURCE}/ && cp -L {LOCAL_MOUNT}/* {KIT_SOURCE}/local/ && "
+        f"exec bash {KIT_SOURCE}/startup/sub_start.sh --once"
+    )
+
+
+def pod_annotations(files: Mapping[str, bytes]) -> dict[str, str]:
+    return {naming.ANNOTATION_LOCAL_CONFIG: digest(files)}

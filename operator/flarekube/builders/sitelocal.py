@@ -1,0 +1,166 @@
+"""The ONE writer of every participant's `local/` folder: NVFlare's defaults from the kit + the site's policy.
+
+NVFlare reads a participant's local rules from `local/` (`authorization.json` before
+`authorization.json.default`, `resources.json` before its default, `privacy.json`). flarekube renders
+those files here and nowhere else — from the `.default` files NVFlare's provisioner put in the kit and the
+FLProject's `spec.sites[].policy` — and `flarekube run` writes them into each participant's run copy while
+a cluster mounts them from a ConfigMap. They are never part of the kit: changing a policy re-renders this
+folder and leaves every certificate as it was. Pure and deterministic: the same inputs give the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from flarekube.api.policy import PrivacySpec, SitePolicy
+
+AUTHORIZATION = "authorization.json"
+RESOURCES = "resources.json"
+PRIVACY = "privacy.json"
+RENDERED = (AUTHORIZATION, RESOURCES, PRIVACY)
+DEFAULT_SUFFIX = ".default"
+
+# The flarekube operator's admin identity has its own role, so every site can grant it exactly what it
+# needs (submit and follow its own jobs) and nothing a human admin has (shell, operate).
+OPERATOR_ROLE = "flarekube_operator"
+ROLES = ("project_admin", "org_admin", "lead", "member")
+# NVFlare's own defaults (lighter/templates/master_template.yml, default_authz) for the rights a site's
+# policy does not decide.
+_DEFAULT_MANAGE = {"project_admin": "any", "org_admin": "o:submitter", "lead": "n:submitter", "member": "none"}
+_DEFAULT_OPERATE = {"project_admin": "any", "org_admin": "o:site", "lead": "o:site", "member": "none"}
+
+# flarekube's package, and the two NVFlare classes its built-in jobs use that NVFlare's default
+# allow-list leaves out (the PyTorch persistor and the Client API executor). Nothing broader.
+FLAREKUBE_COMPONENT_PREFIXES = (
+    "flarekube_workloads.",
+    "nvflare.app_opt.pt.file_model_persistor.PTFileModelPersistor",
+    "nvflare.app_common.executors.client_api_executor.ClientAPIExecutor",
+)
+PRIVACY_SCOPE = "site-policy"
+TOP_MARGIN = 0.1
+PERCENTILE_PRIVACY = "nvflare.app_common.filters.percentile_privacy.PercentilePrivacy"
+SVT_PRIVACY = "nvflare.app_common.filters.svt_privacy.SVTPrivacy"
+EXCLUDE_VARS = "nvflare.app_common.filters.exclude_vars.ExcludeVars"
+LOCAL_MODEL_BLOCKER = "flarekube_workloads.filters.LocalModelBlocker"
+
+LocalFiles = dict[str, bytes]  # file name inside local/ -> content
+
+
+class RenderError(ValueError):
+    """The kit lacks a default file NVFlare's provisioner always writes: the kit is not NVFlare's."""
+
+
+def render_local(kit_files: Mapping[str, bytes], kind: str, policy: SitePolicy | None = None) -> LocalFiles:
+    """Every file of `local/` for one participant (`kind` "server" or "client"; sites pass their policy).
+
+    NVFlare's other local files (log configuration, samples) are kept as the kit has them."""
+    defaults = {path.removeprefix("local/"): data for path, data in kit_files.items()
+                if path.startswith("local/") and path.count("/") == 1}  # fmt: skip
+    out: LocalFiles = {name: data for name, data in defaults.items() if name not in RENDERED}
+    authz = _json(defaults, AUTHORIZATION + DEFAULT_SUFFIX)
+    resources = _json(defaults, RESOURCES + DEFAULT_SUFFIX)
+    if kind == "server":
+        authz["permissions"][OPERATOR_ROLE] = _operator_rights(submit=True, byoc=True)
+        out[AUTHORIZATION] = _dump(authz)
+        out[RESOURCES] = _dump(_allow(resources, ()))
+        return out
+    policy = policy or SitePolicy()
+    out[AUTHORIZATION] = _dump(site_authorization(policy))
+    out[RESOURCES] = _dump(_allow(resources, policy.allow_components))
+    out[PRIVACY] = _dump(site_privacy(policy.privacy))
+    return out
+
+
+def site_authorization(policy: SitePolicy) -> dict[str, Any]:
+    """NVFlare's authorization.json (format 1.0) for a site: who may submit, bring code, run shell commands."""
+    who = policy.submitters
+    orgs: str | list[str] = [f"o:{org}" for org in who.orgs] or "any"
+    permissions: dict[str, Any] = {}
+    for role in ROLES:
+        submit = orgs if role in who.roles else "none"
+        permissions[role] = {
+            "submit_job": submit,
+            "clone_job": submit,
+            "manage_job": _DEFAULT_MANAGE[role],
+            "download_job": _DEFAULT_MANAGE[role],
+            "view": "any",
+            "operate": _DEFAULT_OPERATE[role],
+            "shell_commands": _DEFAULT_OPERATE[role] if policy.shell_commands == "allow" else "none",
+            "byoc": submit if policy.custom_code == "allow" else "none",
+            "server-predeployed-flwr": "none",
+        }
+    permissions[OPERATOR_ROLE] = _operator_rights(submit=who.operator, byoc=policy.custom_code == "allow")
+    return {"format_version": "1.0", "permissions": permissions}
+
+
+def _operator_rights(*, submit: bool, byoc: bool) -> dict[str, str]:
+    """Submit and follow its own jobs; never shell, operate (restart, shut down) or other admins' jobs."""
+    return {
+        "submit_job": "any" if submit else "none",
+        "clone_job": "none",
+        "manage_job": "n:submitter",
+        "download_job": "n:submitter",
+        "view": "any",
+        "operate": "none",
+        "shell_commands": "none",
+        "byoc": "any" if submit and byoc else "none",
+        "server-predeployed-flwr": "none",
+    }
+
+
+def site_privacy(privacy: PrivacySpec) -> dict[str, Any]:
+    """NVFlare's privacy.json with ONE scope, the default: every job gets these result filters.
+
+    A job that names another scope is refused by NVFlare (the site defines no other), so no job can
+    ask its way around the site's filters."""
+    filters: list[dict[str, Any]] = []
+    if privacy.exclude_layers:
+        filters.append({"path": EXCLUDE_VARS, "args": {"exclude_vars": list(privacy.exclude_layers)}})
+    if privacy.top_percent is not None:
+        # PercentilePrivacy keeps the changes at or above its (interpolated) percentile cutoff, which keeps
+        # the boundary entry too: 100 - k would let k% + 1 through. A tenth of a percentile more makes it
+        # "at most k%" for any model past a thousand entries.
+        top = privacy.top_percent
+        filters.append({"path": PERCENTILE_PRIVACY, "args": {"percentile": 100 - top.percent + TOP_MARGIN,
+                        "gamma": top.gamma}})  # fmt: skip
+    if privacy.noise is not None:
+        n = privacy.noise
+        filters.append({"path": SVT_PRIVACY, "args": {"fraction": n.fraction, "epsilon": n.epsilon,
+                        "noise_var": n.noise_var, "gamma": n.gamma, "tau": n.tau}})  # fmt: skip
+    if not privacy.share_local_model:
+        filters.append({"path": LOCAL_MODEL_BLOCKER, "args": {}})
+    scope = {"name": PRIVACY_SCOPE, "properties": {}, "task_result_filters": filters, "task_data_filters": []}
+    return {"scopes": [scope], "default_scope": PRIVACY_SCOPE}
+
+
+def _allow(resources: dict[str, Any], extra: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    allow = list(resources.get("class_allow_list") or [])
+    for prefix in (*FLAREKUBE_COMPONENT_PREFIXES, *extra):
+        if prefix not in allow:
+            allow.append(prefix)
+    return {**resources, "class_allow_list": allow}
+
+
+def digest(files: Mapping[str, bytes]) -> str:
+    """A short, stable fingerprint of a rendered local/ folder (status, the pod template's annotation)."""
+    h = hashlib.sha256()
+    for name in sorted(files):
+        h.update(name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
+    return h.hexdigest()[:16]
+
+
+def _json(defaults: Mapping[str, bytes], name: str) -> dict[str, Any]:
+    raw = defaults.get(name)
+    if raw is None:
+        raise RenderError(f"the kit has no local/{name} (NVFlare's provisioner always writes it)")
+    value = json.loads(raw)
+    if not isinstance(value, dict):
+        raise RenderError(f"local/{name} in the kit is not a JSON object")
+    return value
+
+
+def _dump(value: dict[str, Any]) -> bytes:
+    return (json.dumps(value, indent=2, sort_keys=True) + "\n").encode()
