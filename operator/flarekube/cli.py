@@ -26,7 +26,7 @@ err = Console(stderr=True)
 # The kit options mean the same for `run` and `kits`: one definition, one help text.
 WorkspaceOption = Annotated[
     Path | None,
-    typer.Option(help="Kits and run state, kept 0700 (default: ~/.local/state/flarekube/<project>)."),
+    typer.Option(help="Kits and run state, kept 0700 (default: ~/.local/state/flarekube/<metadata.name>)."),
 ]
 ReissueKitsOption = Annotated[
     bool, typer.Option(help="Re-issue kits when the server's name or ports changed (same root CA).")
@@ -98,7 +98,7 @@ def run(
     except KeyboardInterrupt:
         _fail("interrupted: every NVFlare process was stopped", 130)
     except KitStoreRefusal as error:
-        _fail(f"kits not issued: {error}", 3)
+        _fail(f"kits not issued: {error}", 4)
     except (RunError, FederationError, PortInUse) as error:
         _fail(str(error), 1)
 
@@ -125,11 +125,11 @@ def kits(
     except SpecError as error:
         _fail(str(error), 2)
     project = bundle.project
-    ws = Workspace(workspace or default_root(project.project_name))
+    ws = Workspace(workspace or default_root(project.metadata.name))
     try:
         report = issue_kits(project, ws, reissue_kits=reissue_kits, new_root_ca=new_root_ca)
     except KitStoreRefusal as error:
-        _fail(f"kits not issued: {error}", 3)
+        _fail(f"kits not issued: {error}", 4)
     except PortInUse as error:
         _fail(str(error))
     table = Table(

@@ -16,9 +16,10 @@ from nvflare.fuel.flare_api.flare_api import Session
 from flarekube import flare
 from flarekube.api.project import FLProject
 from flarekube.builders.provisioning import provisioning_inputs
+from flarekube.local.identity import Identity, root_ca_refusal, write_identity
 from flarekube.local.supervisor import Supervisor
 from flarekube.local.workspace import Workspace
-from flarekube.provisioning import KitReport, LocalKitStore, ensure_kits, materialize
+from flarekube.provisioning import KitReport, KitStoreRefusal, LocalKitStore, ensure_kits, materialize
 
 LOCAL_SERVER_HOST = "localhost"  # a loopback TLS identity: NVFlare then binds 127.0.0.1 only
 ADMIN_CONNECT_TIMEOUT = 60.0  # the server alone; sites get the caller's connect_timeout
@@ -39,11 +40,16 @@ class LocalFederation:
 
 
 def issue_kits(project: FLProject, ws: Workspace, *, reissue_kits: bool, new_root_ca: bool) -> KitReport:
+    refusal = root_ca_refusal(project, ws, new_root_ca=new_root_ca)  # before anything is written
+    if refusal:
+        raise KitStoreRefusal(refusal)
     ws.create()
     preferred = (project.spec.server.fl_port, project.spec.server.admin_port)
     ports = ws.ports(preferred) if not reissue_kits else _fresh_ports(ws, preferred)
     inputs = provisioning_inputs(project, LOCAL_SERVER_HOST, ports)
-    return ensure_kits(inputs, LocalKitStore(ws.kits), reissue_kits=reissue_kits, new_root_ca=new_root_ca)
+    report = ensure_kits(inputs, LocalKitStore(ws.kits), reissue_kits=reissue_kits, new_root_ca=new_root_ca)
+    write_identity(ws, Identity(project.metadata.name, project.project_name, report.ca_fingerprint))
+    return report
 
 
 def _fresh_ports(ws: Workspace, preferred: tuple[int, int]) -> tuple[int, int]:
