@@ -16,10 +16,21 @@ from nvflare.fuel.flare_api.flare_api import Session
 from flarekube import flare
 from flarekube.api.project import FLProject
 from flarekube.builders.provisioning import provisioning_inputs
+from flarekube.local import ports as portpick
 from flarekube.local.identity import Identity, root_ca_refusal, write_identity
 from flarekube.local.supervisor import Supervisor
 from flarekube.local.workspace import Workspace
-from flarekube.provisioning import KitReport, KitStoreRefusal, LocalKitStore, ensure_kits, materialize
+from flarekube.provisioning import (
+    KitPlan,
+    KitReport,
+    KitStoreRefusal,
+    LocalKitStore,
+    StoredState,
+    ensure_kits,
+    load_state,
+    materialize,
+    plan,
+)
 
 LOCAL_SERVER_HOST = "localhost"  # a loopback TLS identity: NVFlare then binds 127.0.0.1 only
 ADMIN_CONNECT_TIMEOUT = 60.0  # the server alone; sites get the caller's connect_timeout
@@ -52,9 +63,20 @@ def issue_kits(project: FLProject, ws: Workspace, *, reissue_kits: bool, new_roo
     return report
 
 
-def _fresh_ports(ws: Workspace, preferred: tuple[int, int]) -> tuple[int, int]:
-    from flarekube.local import ports as portpick
+def plan_kits(project: FLProject, ws: Workspace, *, reissue_kits: bool, new_root_ca: bool) -> KitPlan:
+    """What `issue_kits` would do, computed without writing anything (not even the port record)."""
+    refusal = root_ca_refusal(project, ws, new_root_ca=new_root_ca)
+    if refusal:
+        return KitPlan(False, (), (), (), refusal=refusal)
+    preferred = (project.spec.server.fl_port, project.spec.server.admin_port)
+    saved = ws.saved_ports()
+    ports = saved if saved is not None and not reissue_kits else portpick.choose(preferred)
+    inputs = provisioning_inputs(project, LOCAL_SERVER_HOST, ports)
+    stored = load_state(LocalKitStore.reader(ws.kits)) if ws.kits.is_dir() else StoredState(None, None, {})
+    return plan(inputs, stored, reissue_kits=reissue_kits, new_root_ca=new_root_ca)
 
+
+def _fresh_ports(ws: Workspace, preferred: tuple[int, int]) -> tuple[int, int]:
     chosen = portpick.choose(preferred)
     ws.save_ports(chosen)
     return chosen

@@ -88,6 +88,13 @@ class Workspace:
         self.save_ports(chosen)
         return chosen
 
+    def saved_ports(self) -> tuple[int, int] | None:
+        record = self.root / "ports.json"
+        if not record.is_file():
+            return None
+        saved = json.loads(record.read_text())
+        return int(saved["fl"]), int(saved["admin"])
+
     def save_ports(self, chosen: tuple[int, int]) -> None:
         record = self.root / "ports.json"
         record.write_text(json.dumps({"fl": chosen[0], "admin": chosen[1]}))
