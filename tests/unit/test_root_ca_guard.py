@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -105,3 +106,35 @@ def test_a_workspace_of_the_old_projectname_layout_is_pointed_to(tmp_path: Path)
     code, out = _kits(tmp_path, doc)
     assert code == REFUSED, out
     assert "move that folder to" in " ".join(out.split()), out
+
+
+def _snapshot(root: Path) -> dict[str, tuple[str, int, int]]:
+    return {str(p.relative_to(root)): (hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir",
+                                       p.stat().st_mtime_ns, p.stat().st_mode)
+            for p in sorted(root.rglob("*"))}  # fmt: skip
+
+
+def test_plan_writes_nothing_and_says_what_would_change(tmp_path: Path, issued: tuple[dict[str, Any], Path]) -> None:
+    doc, _ = issued
+    state = tmp_path / "state"
+    before = _snapshot(state)
+    grown = copy.deepcopy(doc)
+    grown["spec"]["sites"].append({**grown["spec"]["sites"][0], "name": "site-3", "org": "hospital_3"})
+    spec = tmp_path / "grown.yaml"
+    spec.write_text(yaml.safe_dump(grown))
+    env = {"XDG_STATE_HOME": str(state), "COLUMNS": "200"}
+    result = CliRunner().invoke(app, ["plan", str(spec), "-o", "json"], env=env)
+    assert result.exit_code == 0, result.output
+    planned = json.loads(result.output)
+    assert [k["participant"] for k in planned["issue"]] == ["site-3"] and "site-1" in planned["keep"]
+    renamed = copy.deepcopy(doc)
+    renamed["spec"]["projectName"] = "fed-renamed"
+    spec.write_text(yaml.safe_dump(renamed))
+    for command in (["plan", str(spec)], ["kits", "--dry-run", str(spec)]):
+        result = CliRunner().invoke(app, command, env=env)
+        assert result.exit_code == REFUSED and "renamed from 'fed' to 'fed-renamed'" in result.output, result.output
+    assert _snapshot(state) == before  # hashes, mtimes and modes: nothing written
+    fresh = tmp_path / "fresh"
+    result = CliRunner().invoke(app, ["plan", str(spec)], env={"XDG_STATE_HOME": str(fresh)})
+    assert result.exit_code == 0 and "root CA (new)" in result.output, result.output
+    assert not fresh.exists()

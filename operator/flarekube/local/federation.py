@@ -94,7 +94,7 @@ def running(
     store = LocalKitStore(ws.kits)
     admin = project.spec.admins[0].email
     ws.fresh_run()
-    with Supervisor() as supervisor:
+    with Supervisor(watch=ws.run) as supervisor:
         server_ws = materialize(store, LOCAL_SERVER_HOST, ws.participant("server"))
         private_job_store(server_ws, ws.run / "nvflare")
         supervisor.start("server", server_ws, ws.logs / "server.log")
