@@ -15,7 +15,7 @@ export PATH := $(BIN):$(PATH)
 # comes first for everything make runs, whichever clone last did the editable install.
 export PYTHONPATH := $(CURDIR)/operator:$(CURDIR)/workloads$(if $(PYTHONPATH),:$(PYTHONPATH))
 
-.PHONY: help venv demo test lint unit federation-tests
+.PHONY: help venv install demo test lint unit federation-tests
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ $(STAMP):
 
 venv: $(STAMP) ## create the venv (once per dependency list) and install flarekube into it
 	@$(BIN)/pip install -q --no-deps -e . >/dev/null 2>&1
+
+install: ## put `flarekube` on PATH for this user (pipx if there, else pip --user); same as `pip install .`
+	@if command -v pipx >/dev/null; then pipx install --force .; else $(PYTHON) -m pip install --user .; fi
 
 demo: venv ## run the 4-hospital CRC federation (real NVFlare, mTLS) on this machine
 	$(BIN)/flarekube run examples/crc-fedavg.yaml

@@ -7,7 +7,7 @@ HELM_BIN = $(shell cd tests/cluster && python3 -c 'from clustertool import confi
 .PHONY: crds crds-check apiserver-tests chart-lint
 
 crds: venv ## regenerate charts/flarekube/crds/ from the API models
-	$(BIN)/flarekube crds
+	$(BIN)/flarekube crds --out charts/flarekube/crds
 
 crds-check: venv ## fail when the chart's CRDs drifted from the API models
 	$(BIN)/flarekube crds --check

@@ -34,7 +34,7 @@ from flarekube.api.types import DNS1123_LABEL
 Schema = dict[str, Any]
 
 CHART_CRDS = Path(__file__).resolve().parents[2] / "charts" / "flarekube" / "crds"
-REGENERATE = "flarekube crds  (or: python -m flarekube.crd --write)"
+REGENERATE = "make crds  (or: flarekube crds --out charts/flarekube/crds)"
 HEADER = (
     "# Generated from operator/flarekube/api by `flarekube crds` - do not edit by hand;\n"
     "# tests/unit/test_crd.py fails when this file and the models drift apart.\n"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StrictStr
 from pydantic.alias_generators import to_camel
 
 from flarekube.api.types import DNSLabel, Quantity
@@ -13,14 +13,23 @@ GROUP_VERSION = f"{API_GROUP}/{API_VERSION}"
 
 
 class SpecModel(BaseModel):
-    """Base of every spec model: camelCase on the wire, unknown fields rejected (typos are errors)."""
+    """Base of every spec model: camelCase on the wire, unknown fields rejected (typos are errors).
+
+    Held to what the API server accepts for the generated CRD (kubectl's strict field validation):
+    - strict types: `gpus: "2"`, `flPort: true`, `enabled: "yes"` are refused, not coerced (an integer is
+      still accepted for a number: JSON has one number type);
+    - only the camelCase names (`fl_port` is an unknown field there, so it is one here);
+    - no NaN or infinity (JSON has neither).
+    """
 
     model_config = ConfigDict(
         alias_generator=to_camel,
-        populate_by_name=True,
+        populate_by_name=False,
         extra="forbid",
         frozen=True,
         validate_default=True,
+        strict=True,
+        allow_inf_nan=False,
     )
 
 
@@ -44,13 +53,30 @@ def spec_config(*rules: dict[str, JsonValue], **overrides: object) -> ConfigDict
 
 
 class ObjectMeta(BaseModel):
-    """The part of Kubernetes metadata flarekube reads; the rest is kept but ignored."""
+    """Kubernetes ObjectMeta: what flarekube reads, typed; what the API server sets, accepted as it comes.
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    Unknown keys are refused, as kubectl's strict field validation refuses them (`metadata.nmae` is a
+    typo, not something to ignore). The operator receives every server-set field listed here.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     name: DNSLabel
     namespace: str | None = None
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, StrictStr] = Field(default_factory=dict)
+    annotations: dict[str, StrictStr] = Field(default_factory=dict)
+    # Set by the API server (or by a client that knows what it is doing); flarekube does not read them.
+    generate_name: str | None = Field(default=None, alias="generateName")
+    uid: str | None = None
+    resource_version: str | None = Field(default=None, alias="resourceVersion")
+    generation: int | None = None
+    creation_timestamp: str | None = Field(default=None, alias="creationTimestamp")
+    deletion_timestamp: str | None = Field(default=None, alias="deletionTimestamp")
+    deletion_grace_period_seconds: int | None = Field(default=None, alias="deletionGracePeriodSeconds")
+    self_link: str | None = Field(default=None, alias="selfLink")
+    finalizers: list[str] = Field(default_factory=list)
+    owner_references: list[dict[str, JsonValue]] = Field(default_factory=list, alias="ownerReferences")
+    managed_fields: list[dict[str, JsonValue]] = Field(default_factory=list, alias="managedFields")
 
 
 class ResourceList(SpecModel):

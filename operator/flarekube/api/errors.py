@@ -6,6 +6,7 @@ default text is not.
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -34,9 +35,28 @@ def field_path(loc: Iterable[int | str]) -> str:
     return out
 
 
-def _short(value: Any) -> str:
-    text = repr(value) if not isinstance(value, str) else f'"{value}"'
-    return text if len(text) <= 60 else text[:57] + "..."
+SHORT = 60  # characters of a value an error message shows
+
+# reprlib walks at most a few levels and items, so a value is cut BEFORE it is formatted: a YAML alias
+# bomb (a tiny file that expands to billions of nodes) or a 10 MB string costs nothing here.
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxdict, _REPR.maxlist, _REPR.maxtuple, _REPR.maxset = 2, 4, 4, 4, 4
+_REPR.maxstring, _REPR.maxother, _REPR.maxlong = SHORT, SHORT, SHORT
+
+
+def short(value: Any, limit: int = SHORT) -> str:
+    """A value as an error message shows it: strings in double quotes, at most `limit` characters."""
+    if isinstance(value, str):
+        text = f'"{value[: limit + 1]}"'
+    else:
+        try:
+            text = _REPR.repr(value)
+        except Exception:  # a value whose repr fails must not hide the error it is part of
+            text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_short = short
 
 
 def describe(error: ErrorDetails) -> str:

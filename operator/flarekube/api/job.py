@@ -121,7 +121,9 @@ class FLJobSpec(SpecModel):
     data: dict[str, SiteFiles] = Field(default_factory=dict)
     fault_tolerance: FaultTolerance = Field(default_factory=FaultTolerance)
     timeout_seconds: int = Field(default=3600, ge=10, le=7 * 86400, description="Abort the job after this.")
-    seed: int = Field(default=0, ge=0)
+    seed: int = Field(
+        default=0, ge=0, le=2**32 - 1, description="Random seed of every site (numpy and torch take 32 bits)."
+    )
 
     @model_validator(mode="after")
     def _cross_fields(self) -> FLJobSpec:

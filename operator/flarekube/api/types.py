@@ -13,6 +13,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, WithJsonSchema
 
+from flarekube.api.errors import short
+
 DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 # NVFlare's own rule for organisation names (nvflare.apis.utils.format_check): no hyphens, no dots.
 NVFLARE_ORG = r"^[A-Za-z0-9_]+$"
@@ -21,45 +23,48 @@ EMAIL = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
 DNS1123_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 # Kubernetes resource quantities, e.g. 500m, 2, 1.5, 4Gi, 512Mi.
 QUANTITY = r"^([+]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
+QUANTITY_MAX = 64
 
 
 def _dns_label(value: str) -> str:
     if len(value) > 63 or not re.fullmatch(DNS1123_LABEL, value):
-        raise ValueError(f'"{value}" is not a DNS-1123 label (lower-case letters, digits, "-", at most 63)')
+        raise ValueError(f'{short(value)} is not a DNS-1123 label (lower-case letters, digits, "-", at most 63)')
     return value
 
 
 def _dns_subdomain(value: str) -> str:
     if len(value) > 253 or not re.fullmatch(DNS1123_SUBDOMAIN, value):
-        raise ValueError(f'"{value}" is not a DNS name (RFC 1123 subdomain)')
+        raise ValueError(f'{short(value)} is not a DNS name (RFC 1123 subdomain)')
     return value
 
 
 def _org(value: str) -> str:
     if len(value) > 63 or not re.fullmatch(NVFLARE_ORG, value):
         raise ValueError(
-            f'"{value}" is not a valid NVFlare organisation name (letters, digits and "_", at most 63)'
+            f'{short(value)} is not a valid NVFlare organisation name (letters, digits and "_", at most 63)'
         )
     return value
 
 
 def _email(value: str) -> str:
-    if not re.fullmatch(EMAIL, value):
-        raise ValueError(f'"{value}" is not an e-mail address (NVFlare admins are named by e-mail)')
+    if len(value) > 254 or not re.fullmatch(EMAIL, value):  # the length first: bounded regex time
+        raise ValueError(f'{short(value)} is not an e-mail address (NVFlare admins are named by e-mail)')
     return value
 
 
 def _quantity(value: str) -> str:
-    if not re.fullmatch(QUANTITY, value):
-        raise ValueError(f'"{value}" is not a Kubernetes quantity (e.g. 500m, 2, 4Gi)')
+    if len(value) > QUANTITY_MAX or not re.fullmatch(QUANTITY, value):
+        raise ValueError(f'{short(value)} is not a Kubernetes quantity (e.g. 500m, 2, 4Gi)')
     return value
 
 
 def _cidr(value: str) -> str:
     try:
+        if len(value) > 64:
+            raise ValueError(value)
         ipaddress.ip_network(value, strict=True)
     except ValueError:
-        raise ValueError(f'"{value}" is not a CIDR block (e.g. 203.0.113.0/24)') from None
+        raise ValueError(f'{short(value)} is not a CIDR block (e.g. 203.0.113.0/24)') from None
     return value
 
 
@@ -93,5 +98,5 @@ Email = Annotated[
 Quantity = Annotated[
     str,
     AfterValidator(_quantity),
-    WithJsonSchema({"type": "string", "pattern": QUANTITY}),
+    WithJsonSchema({"type": "string", "pattern": QUANTITY, "maxLength": QUANTITY_MAX}),
 ]

@@ -11,7 +11,9 @@ import base64
 import json
 from pathlib import Path
 
-from kubernetes import client
+import urllib3
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 
 from flarekube import naming
@@ -51,6 +53,17 @@ def _server_pod(api: client.ApiClient, namespace: str, project: str) -> str:
 
 
 def fetch_global_model(namespace: str, job: str, out: Path, api: client.ApiClient | None = None) -> tuple[Path, str]:
+    try:
+        return _fetch(namespace, job, out, api)
+    except config.ConfigException as err:  # no kubeconfig, not in a pod: a user's situation, not a bug
+        raise ResultsError(f"no Kubernetes cluster configured ({err}); set KUBECONFIG") from None
+    except ApiException as err:
+        raise ResultsError(f"the API server answered {err.status} {err.reason}") from None
+    except urllib3.exceptions.HTTPError as err:
+        raise ResultsError(f"the API server cannot be reached: {str(err)[:200]}") from None
+
+
+def _fetch(namespace: str, job: str, out: Path, api: client.ApiClient | None) -> tuple[Path, str]:
     api = api or api_client()
     body = k.get(api, "FLJob", namespace, job)
     if body is None:

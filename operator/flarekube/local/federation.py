@@ -18,9 +18,21 @@ from flarekube import flare
 from flarekube.api.project import FLProject
 from flarekube.builders.provisioning import provisioning_inputs
 from flarekube.builders.sitelocal import RENDERED, digest, render_local
+from flarekube.local import ports as portpick
+from flarekube.local.identity import Identity, root_ca_refusal, write_identity
 from flarekube.local.supervisor import Supervisor
 from flarekube.local.workspace import Workspace
-from flarekube.provisioning import KitReport, LocalKitStore, ensure_kits, materialize
+from flarekube.provisioning import (
+    KitPlan,
+    KitReport,
+    KitStoreRefusal,
+    LocalKitStore,
+    StoredState,
+    ensure_kits,
+    load_state,
+    materialize,
+    plan,
+)
 from flarekube.provisioning.codec import decode_kit
 
 LOCAL_SERVER_HOST = "localhost"  # a loopback TLS identity: NVFlare then binds 127.0.0.1 only
@@ -43,16 +55,32 @@ class LocalFederation:
 
 
 def issue_kits(project: FLProject, ws: Workspace, *, reissue_kits: bool, new_root_ca: bool) -> KitReport:
+    refusal = root_ca_refusal(project, ws, new_root_ca=new_root_ca)  # before anything is written
+    if refusal:
+        raise KitStoreRefusal(refusal)
     ws.create()
     preferred = (project.spec.server.fl_port, project.spec.server.admin_port)
     ports = ws.ports(preferred) if not reissue_kits else _fresh_ports(ws, preferred)
     inputs = provisioning_inputs(project, LOCAL_SERVER_HOST, ports)
-    return ensure_kits(inputs, LocalKitStore(ws.kits), reissue_kits=reissue_kits, new_root_ca=new_root_ca)
+    report = ensure_kits(inputs, LocalKitStore(ws.kits), reissue_kits=reissue_kits, new_root_ca=new_root_ca)
+    write_identity(ws, Identity(project.metadata.name, project.project_name, report.ca_fingerprint))
+    return report
+
+
+def plan_kits(project: FLProject, ws: Workspace, *, reissue_kits: bool, new_root_ca: bool) -> KitPlan:
+    """What `issue_kits` would do, computed without writing anything (not even the port record)."""
+    refusal = root_ca_refusal(project, ws, new_root_ca=new_root_ca)
+    if refusal:
+        return KitPlan(False, (), (), (), refusal=refusal)
+    preferred = (project.spec.server.fl_port, project.spec.server.admin_port)
+    saved = ws.saved_ports()
+    ports = saved if saved is not None and not reissue_kits else portpick.choose(preferred)
+    inputs = provisioning_inputs(project, LOCAL_SERVER_HOST, ports)
+    stored = load_state(LocalKitStore.reader(ws.kits)) if ws.kits.is_dir() else StoredState(None, None, {})
+    return plan(inputs, stored, reissue_kits=reissue_kits, new_root_ca=new_root_ca)
 
 
 def _fresh_ports(ws: Workspace, preferred: tuple[int, int]) -> tuple[int, int]:
-    from flarekube.local import ports as portpick
-
     chosen = portpick.choose(preferred)
     ws.save_ports(chosen)
     return chosen
@@ -70,7 +98,7 @@ def running(
     store = LocalKitStore(ws.kits)
     admin = project.spec.admins[0].email
     ws.fresh_run()
-    with Supervisor() as supervisor:
+    with Supervisor(watch=ws.run) as supervisor:
         server_ws = materialize(store, LOCAL_SERVER_HOST, ws.participant("server"))
         write_local(store, LOCAL_SERVER_HOST, server_ws, "server", project)
         private_job_store(server_ws, ws.run / "nvflare")

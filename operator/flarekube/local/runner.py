@@ -67,7 +67,7 @@ def run(bundle: Bundle, options: RunOptions, console: Console) -> list[JobResult
         plan.append((job, inputs))
     sites = sorted({s for job, _ in plan for s in job_sites(job, all_sites)}, key=all_sites.index)
 
-    ws = Workspace(options.workspace or default_root(project.project_name))
+    ws = Workspace(options.workspace or default_root(project.metadata.name))
     started = time.monotonic()
     report = issue_kits(project, ws, reissue_kits=options.reissue_kits, new_root_ca=options.new_root_ca)
     console.print(

@@ -8,6 +8,7 @@ on errors and on Ctrl-C (the caller holds the Supervisor as a context manager).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
@@ -38,12 +39,29 @@ class Participant:
         return "\n".join(text[-lines:]) or "(log is empty)"
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL when flarekube dies (Linux PR_SET_PDEATHSIG; survives exec)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+PR_SET_PDEATHSIG = 1
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 @dataclass
 class Supervisor:
-    """Owns every process it starts; `stop_all` is idempotent."""
+    """Owns every process it starts; `stop_all` is idempotent.
+
+    With `watch` (the federation's run folder) a watchdog (watchdog.py) also guards the case where this
+    process is killed outright: it then kills everything under that folder, job workers included.
+    """
 
     stop_timeout: float = 10.0
     participants: dict[str, Participant] = field(default_factory=dict)
+    watch: Path | None = None
+    _watchdog: subprocess.Popen[bytes] | None = None
+    _lifeline: int | None = None
 
     def start(
         self, name: str, workspace: Path, log: Path, env: Mapping[str, str] | None = None
@@ -66,6 +84,7 @@ class Supervisor:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # its own process group: one signal reaches all its children
+                preexec_fn=_die_with_parent,
             )
         participant = Participant(name, workspace, log, process)
         self.participants[name] = participant
@@ -84,17 +103,33 @@ class Supervisor:
             self.stop(name)
 
     def __enter__(self) -> Supervisor:
+        if self.watch is not None:
+            self.watch.mkdir(parents=True, exist_ok=True)
+            read_end, self._lifeline = os.pipe()  # both non-inheritable: no participant holds the write end
+            self._watchdog = subprocess.Popen(
+                [sys.executable, "-m", "flarekube.local.watchdog", str(self.watch)],
+                stdin=read_end, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True,  # not reached by the terminal's Ctrl-C, nor by killpg of our group
+            )  # fmt: skip
+            os.close(read_end)
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        # Ctrl-C arriving again while we clean up must not leave orphans behind.
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # Ctrl-C, SIGTERM or SIGHUP arriving again while we clean up must not leave orphans behind.
+        previous = {s: signal.signal(s, signal.SIG_IGN) for s in STOP_SIGNALS}
         try:
             self.stop_all()
+            if self._lifeline is not None:
+                os.close(self._lifeline)  # the watchdog sweeps once more (nothing should be left) and exits
+                self._lifeline = None
+            if self._watchdog is not None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self._watchdog.wait(timeout=self.stop_timeout)
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for s, handler in previous.items():
+                signal.signal(s, handler)
 
 
 def _stop_group(process: subprocess.Popen[bytes], timeout: float) -> None:

@@ -1,6 +1,8 @@
 """The local workspace of one project: kits, ports, run folders and logs, all in a 0700 tree.
 
-Default: $XDG_STATE_HOME/flarekube/<project> (~/.local/state/flarekube/<project>). The kit store
+Default: $XDG_STATE_HOME/flarekube/<metadata.name> (~/.local/state/flarekube/<name>): keyed by the
+FLProject's name, never by spec.projectName, so a renamed projectName meets the root CA it would
+replace (see identity.py). The kit store
 under `kits/` outlives runs (kits are never re-issued); `run/` is fresh for every run.
 """
 
@@ -15,9 +17,14 @@ from pathlib import Path
 from flarekube.local import ports as portpick
 
 
-def default_root(project: str) -> Path:
+def state_dir() -> Path:
     state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "flarekube" / project
+    return Path(state) / "flarekube"
+
+
+def default_root(name: str) -> Path:
+    """The workspace of the FLProject named `name` (its metadata.name)."""
+    return state_dir() / name
 
 
 class PortInUse(RuntimeError):
@@ -80,6 +87,13 @@ class Workspace:
         chosen = portpick.choose(preferred)
         self.save_ports(chosen)
         return chosen
+
+    def saved_ports(self) -> tuple[int, int] | None:
+        record = self.root / "ports.json"
+        if not record.is_file():
+            return None
+        saved = json.loads(record.read_text())
+        return int(saved["fl"]), int(saved["admin"])
 
     def save_ports(self, chosen: tuple[int, int]) -> None:
         record = self.root / "ports.json"

@@ -12,7 +12,7 @@ from .inputs import AdminIdentity, ClientIdentity, ProvisioningInputs, ServerIde
 from .issue import ProvisioningError, issue_kits
 from .kits import KitReport, ensure_kits, load_state, materialize, write_kit
 from .model import CAState, CorruptState, IssuedFor, Kit, KitStoreRefusal, StoredState
-from .plan import NEW_ROOT_CA_FLAG, REISSUE_KITS_FLAG, KitPlan, PlannedKit, plan
+from .plan import NEW_ROOT_CA_FLAG, REISSUE_KITS_FLAG, KitPlan, PlannedKit, new_root_message, plan
 from .store import LocalKitStore, Store
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "kit_layout",
     "load_state",
     "materialize",
+    "new_root_message",
     "plan",
     "write_kit",
 ]

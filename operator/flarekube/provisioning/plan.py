@@ -57,7 +57,7 @@ def plan(
     why_new_root = _why_new_root(inputs, stored, now)
     if why_new_root:
         if not new_root_ca:
-            return _refused(_new_root_message(why_new_root, stored))
+            return _refused(new_root_message(why_new_root, sorted(stored.kits)))
         issue = tuple(PlannedKit(r, "new root CA") for r in wanted.values())
         return KitPlan(True, issue, (), remove)
 
@@ -107,8 +107,9 @@ def _why_new_root(inputs: ProvisioningInputs, stored: StoredState, now: datetime
     return reasons
 
 
-def _new_root_message(reasons: list[str], stored: StoredState) -> str:
-    sites = ", ".join(sorted(stored.kits)) or "none"
+def new_root_message(reasons: list[str], issued: list[str]) -> str:
+    """The one explanation of a refused new root CA (the planner's and the local workspace guard's)."""
+    sites = ", ".join(issued) or "none"
     return (
         "Refusing to create a new root CA: " + "; ".join(reasons) + ".\n"
         "A new root CA invalidates EVERY issued startup kit: the server and every site and admin "

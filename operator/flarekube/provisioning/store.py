@@ -54,6 +54,13 @@ class LocalKitStore:
             d.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.chmod(d, 0o700)  # mkdir's mode is masked by umask; kits must not be world-readable
 
+    @classmethod
+    def reader(cls, root: Path) -> LocalKitStore:
+        """The store at `root` for reading only (`flarekube plan`): nothing is created, chmod-ed or written."""
+        store = cls.__new__(cls)
+        store.root = Path(root)
+        return store
+
     @property
     def _kits(self) -> Path:
         return self.root / "kits"
@@ -69,6 +76,8 @@ class LocalKitStore:
         self._put_dir(self.root / "ca", blobs, replace)
 
     def kit_names(self) -> frozenset[str]:
+        if not self._kits.is_dir():  # a reader() of a store that was never written
+            return frozenset()
         return frozenset(p.name for p in self._kits.iterdir() if p.is_dir())
 
     def get_kit(self, name: str) -> Blobs:
