@@ -46,7 +46,7 @@ def issue_kits(project: FLProject, ws: Workspace, *, reissue_kits: bool, new_roo
     ws.create()
     preferred = (project.spec.server.fl_port, project.spec.server.admin_port)
     ports = ws.ports(preferred) if not reissue_kits else _fresh_ports(ws, preferred)
-    inputs = provisioning_inputs(project, LOCAL_SERVER_HOST, ports)
+    inputs = provisioning_inputs(project, LOCAL_SERVER_HOST, ports, humans=True)
     return ensure_kits(inputs, LocalKitStore(ws.kits), reissue_kits=reissue_kits, new_root_ca=new_root_ca)
 
 
@@ -68,7 +68,8 @@ def running(
 ) -> Iterator[LocalFederation]:
     """Start the server and `sites` from the issued kits; yield once every site is connected."""
     store = LocalKitStore(ws.kits)
-    admin = project.spec.admins[0].email
+    # The operator's identity submits here as on a cluster: the same rights, the same refusals.
+    admin = project.operator_admin
     ws.fresh_run()
     with Supervisor() as supervisor:
         server_ws = materialize(store, LOCAL_SERVER_HOST, ws.participant("server"))
