@@ -62,17 +62,19 @@ def test_the_operator_kit_submits_jobs_and_is_refused_shell_and_operate(tmp_path
         assert state.status == "FINISHED:COMPLETED", state
         assert (sess.get_job_meta(job_id) or {}).get("submitter_name") == OPERATOR
 
-        # Shell commands on the site (NVFlare's shell_commands right) and operate commands: refused.
-        for text in (refused(lambda: sess.get_working_directory("site-1")),
-                     refused(lambda: sess.ls_target("site-1")),
-                     refused(lambda: sess.report_resources("client", ["site-1"]))):  # fmt: skip
-            assert "not authorized" in text, text
+        # Shell commands on the site (NVFlare's shell_commands right): the Flare API raises the refusal.
+        for text in (refused(lambda: sess.get_working_directory("site-1")), refused(lambda: sess.ls_target("site-1"))):
+            assert text.startswith("user not authorized for the action"), text
+        # An operate command (report_resources): the site answers with its refusal instead of its resources.
+        denied = f"user '{OPERATOR}' is not authorized for 'report_resources'"
+        assert sess.report_resources("client", ["site-1"]) == {"site-1": denied}
 
-        # The project's human admin, whose kit never goes into a cluster, may run the same shell command.
+        # The project's human admin, whose kit never goes into a cluster, may run the same commands.
         human_kit = materialize(LocalKitStore(ws.kits), HUMAN, tmp_path / "human")
         human = flare.connect(human_kit, HUMAN, timeout=30)
         try:
             assert "site-1" in human.get_working_directory("site-1")
+            assert "not authorized" not in str(human.report_resources("client", ["site-1"]))
         finally:
             human.close()
     assert nvflare_processes(str(tmp_path)) == []
