@@ -20,6 +20,7 @@ import pytest
 import yaml
 from flarekube import faults, naming
 from flarekube.api.errors import SpecProblem
+from flarekube.builders.project import target
 from flarekube.controller import project as reconcile
 from flarekube.kube import apply as k
 from kubernetes import client
@@ -135,6 +136,22 @@ def test_reconcile_builds_everything_as_the_chart_role(apiserver: client.ApiClie
     reconcile.reconcile_project(operator_api, k.get(apiserver, "FLProject", ns, "crc") or {}, full=True, poll=False)
     again = k.list_objects(apiserver, "Deployment", ns, naming.selector(naming.project_labels("crc")))
     assert {d["metadata"]["name"]: d["metadata"]["resourceVersion"] for d in again} == versions
+
+
+def test_the_cluster_holds_the_operator_admin_kit_and_no_human_admin_kit(
+        apiserver: client.ApiClient, operator_api: client.ApiClient, ns: str) -> None:  # fmt: skip
+    body = make_project(apiserver, ns, 2)
+    body = k.merge_patch(apiserver, "FLProject", ns, "crc", {"spec": {"admins": [
+        {"email": "lead@hospital-a.org", "org": "org1", "role": "lead"}, {"email": "admin@flarekube.io", "org": "x"}]}})
+    reconcile.reconcile_project(operator_api, body, full=True, poll=False)
+    kits = k.list_objects(apiserver, "Secret", ns, naming.selector(
+        naming.project_labels("crc") | {naming.LABEL_COMPONENT: naming.COMPONENT_KIT}))  # fmt: skip
+    held = {s["metadata"]["annotations"][naming.ANNOTATION_PARTICIPANT] for s in kits}
+    operator = "flarekube-operator@crc.flarekube.io"
+    assert held == {f"crc-server.{ns}.svc.cluster.local", "site-1", "site-2", operator}
+    for human in ("lead@hospital-a.org", "admin@flarekube.io"):  # the spec's admins: their keys stay with them
+        assert k.get(apiserver, "Secret", ns, naming.kit_secret("crc", human)) is None
+    assert target(k.get(apiserver, "FLProject", ns, "crc") or {}).admin == operator  # who submits every job
 
 
 def test_a_fourth_site_issues_exactly_one_kit(apiserver: client.ApiClient, operator_api: client.ApiClient,

@@ -50,12 +50,14 @@ def secrets(api: client.ApiClient, ns: str) -> dict[str, tuple[str, dict]]:
 
 
 def inputs(ns: str, n: int):  # type: ignore[no-untyped-def]
-    return provisioning_inputs(project(n), naming.server_host("crc", ns))
+    return provisioning_inputs(project(n), naming.server_host("crc", ns), humans=False)
 
 
 def test_issue_once_then_add_one_site(apiserver: client.ApiClient, ns: str) -> None:
     first = ensure_kits(inputs(ns, 3), store(apiserver, ns))
-    assert first.ca_created and len(first.issued) == 5  # server, 3 sites, admin
+    assert first.ca_created and len(first.issued) == 5  # server, 3 sites, the operator's admin
+    assert "flarekube-operator@crc.flarekube.io" in first.issued
+    assert "admin@flarekube.io" not in first.issued  # the spec's human admin: never a kit in the cluster
     before = secrets(apiserver, ns)
     assert naming.ca_secret("crc") in before and len(before) == 6
     again = ensure_kits(inputs(ns, 3), store(apiserver, ns))

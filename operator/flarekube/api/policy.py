@@ -39,7 +39,7 @@ class SubmitterPolicy(SpecModel):
     )
     operator: bool = Field(
         default=True,
-        description="The flarekube operator's own admin identity may submit (it submits every FLJob on a cluster).",
+        description="The flarekube operator's own admin identity may submit (it submits every FLJob).",
     )
 
 

@@ -16,6 +16,10 @@ from flarekube.api.policy import SitePolicy
 from flarekube.api.types import CIDR, DNSLabel, DNSName, Email, OrgName
 
 DEFAULT_IMAGE = "flarekube/runtime:0.1.0"
+# The operator's own admin identity (one per project, see FLProject.operator_admin). NVFlare names admins
+# by e-mail address; this local part is reserved so no human admin can hold the operator's certificate name.
+OPERATOR_ADMIN_USER = "flarekube-operator"
+OPERATOR_ADMIN_DOMAIN = "flarekube.io"
 
 
 # Transition rules (they compare with `oldSelf`) exist only in the CRD: pydantic validates one
@@ -112,6 +116,13 @@ class AdminSpec(SpecModel):
     org: OrgName
     role: Literal["project_admin", "org_admin", "lead", "member"] = "project_admin"
 
+    @field_validator("email")
+    @classmethod
+    def _not_the_operator(cls, email: str) -> str:
+        if email.split("@", 1)[0].lower() == OPERATOR_ADMIN_USER:
+            raise ValueError(f'"{OPERATOR_ADMIN_USER}@..." is reserved: it names the flarekube operator\'s admin')
+        return email
+
 
 class FLProjectSpec(SpecModel):
     model_config = spec_config(
@@ -185,6 +196,12 @@ class FLProject(SpecModel):
     @property
     def project_name(self) -> str:
         return self.spec.project_name or self.metadata.name
+
+    @property
+    def operator_admin(self) -> str:
+        """The operator's admin identity: it submits and follows every job (its jobs are scoped by this
+        name) and may do nothing else (no shell, no operate: builders/sitelocal.py's OPERATOR_ROLE)."""
+        return f"{OPERATOR_ADMIN_USER}@{self.metadata.name}.{OPERATOR_ADMIN_DOMAIN}"
 
     def site(self, name: str) -> SiteSpec:
         for site in self.spec.sites:

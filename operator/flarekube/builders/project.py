@@ -41,7 +41,8 @@ class Target:
 
     @property
     def admin(self) -> str:
-        return self.project.spec.admins[0].email
+        """Who submits and follows every job: the operator's own admin (human admins have no kit here)."""
+        return self.project.operator_admin
 
     @property
     def participants(self) -> list[str]:

@@ -97,7 +97,7 @@ def issue_kits(r: ProjectReconcile) -> None:
         r.report = _reports[key][1]
         return
     try:
-        r.report = ensure_kits(provisioning_inputs(t.project, t.host), r.kits)
+        r.report = ensure_kits(provisioning_inputs(t.project, t.host, humans=False), r.kits)
     except KitStoreRefusal as err:
         raise SpecProblem(f"kits not issued: {err}") from None
     faults.hit("after-kits")

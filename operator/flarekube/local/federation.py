@@ -61,7 +61,7 @@ def issue_kits(project: FLProject, ws: Workspace, *, reissue_kits: bool, new_roo
     ws.create()
     preferred = (project.spec.server.fl_port, project.spec.server.admin_port)
     ports = ws.ports(preferred) if not reissue_kits else _fresh_ports(ws, preferred)
-    inputs = provisioning_inputs(project, LOCAL_SERVER_HOST, ports)
+    inputs = provisioning_inputs(project, LOCAL_SERVER_HOST, ports, humans=True)
     report = ensure_kits(inputs, LocalKitStore(ws.kits), reissue_kits=reissue_kits, new_root_ca=new_root_ca)
     write_identity(ws, Identity(project.metadata.name, project.project_name, report.ca_fingerprint))
     return report
@@ -75,7 +75,7 @@ def plan_kits(project: FLProject, ws: Workspace, *, reissue_kits: bool, new_root
     preferred = (project.spec.server.fl_port, project.spec.server.admin_port)
     saved = ws.saved_ports()
     ports = saved if saved is not None and not reissue_kits else portpick.choose(preferred)
-    inputs = provisioning_inputs(project, LOCAL_SERVER_HOST, ports)
+    inputs = provisioning_inputs(project, LOCAL_SERVER_HOST, ports, humans=True)
     stored = load_state(LocalKitStore.reader(ws.kits)) if ws.kits.is_dir() else StoredState(None, None, {})
     return plan(inputs, stored, reissue_kits=reissue_kits, new_root_ca=new_root_ca)
 
@@ -96,7 +96,8 @@ def running(
 ) -> Iterator[LocalFederation]:
     """Start the server and `sites` from the issued kits; yield once every site is connected."""
     store = LocalKitStore(ws.kits)
-    admin = project.spec.admins[0].email
+    # The operator's identity submits here as on a cluster: the same rights, the same refusals.
+    admin = project.operator_admin
     ws.fresh_run()
     with Supervisor(watch=ws.run) as supervisor:
         server_ws = materialize(store, LOCAL_SERVER_HOST, ws.participant("server"))

@@ -7,6 +7,8 @@ Provisioner always needs the server in the project; its kit is dropped unless it
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import os
@@ -79,7 +81,11 @@ def issue_kits(
     chosen = [wanted[n] for n in wanted if n in names or n == server_name]
 
     with tempfile.TemporaryDirectory(prefix="flarekube-prov-") as tmp:  # mkdtemp: 0700
-        project = _nvflare_project(inputs, ca, chosen)
+        # NVFlare prints (not logs) a warning for a role outside its four: the operator's own role is one.
+        with contextlib.redirect_stdout(io.StringIO()) as said:
+            project = _nvflare_project(inputs, ca, chosen)
+        if said.getvalue().strip():
+            log.debug("nvflare: %s", said.getvalue().strip())
         builders = [
             WorkspaceBuilder(),
             StaticFileBuilder(config_folder="config"),
