@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from flarekube.preflight import preflight_command
 from flarekube.cli.app import Exit, Output, OutputOption, app, console, emit, fail
+from flarekube.preflight import preflight_command
 
 
 @app.command()
