@@ -29,6 +29,7 @@ COMPONENT_SERVER = "server"
 COMPONENT_SITE = "site"
 COMPONENT_KIT = "kit"
 COMPONENT_CA = "ca"
+COMPONENT_LOCAL_CONFIG = "local-config"  # a participant's rendered local/ (builders/localconfig.py)
 
 MAX_LABEL = 63
 _NOT_LABEL = re.compile(r"[^a-z0-9-]+")

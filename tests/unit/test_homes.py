@@ -104,3 +104,17 @@ def test_dropping_a_session_deletes_its_admin_kit(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(RuntimeError), pool.session(("ns", "crc"), "fp2", "admin@x", write_kit):
         raise RuntimeError("a failed call")
     assert ("ns", "crc") not in pool  # an error drops the session: the next call reconnects
+
+
+def test_the_job_status_says_which_policy_each_site_applied_and_who_refused() -> None:
+    snap = JobSnapshot(1, 3, job_id="j", nvflare_status="RUNNING", rounds_done=1,
+                       site_policies={"site-1": "aa" * 8, "site-2": "bb" * 8},
+                       refusals={"site-2": "BYOC not allowed " + "x" * 5000})  # fmt: skip
+    running = job_status(snap, None, "2026-01-01T00:00:00Z")
+    assert [s.name for s in running.sites] == ["site-1", "site-2"]
+    assert running.sites[0].policy == "aa" * 8 and running.sites[0].refused is None
+    refused = running.sites[1].refused
+    assert refused is not None and refused.startswith("BYOC") and len(refused) == 1024  # bounded
+    # A finished job has no server to ask: what was observed stays.
+    done = job_status(JobSnapshot(1, 3, job_id="j", nvflare_status="FINISHED:COMPLETED"), running, None)
+    assert done.sites == running.sites

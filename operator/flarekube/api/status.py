@@ -67,6 +67,18 @@ class FLProjectStatus(StatusModel):
     ca_fingerprint: str | None = Field(default=None, description="SHA-256 fingerprint of the root CA.")
 
 
+class JobSiteStatus(StatusModel):
+    """What one site did with the job: the policy it applied, or why it refused the job."""
+
+    name: str
+    policy: str | None = Field(
+        default=None, description="Digest of the site's rendered local/ policy (the FLProject's sites[].policy)."
+    )
+    refused: str | None = Field(
+        default=None, max_length=1024, description="Why the site refused to run the job (NVFlare's reason)."
+    )
+
+
 class FLJobStatus(StatusModel):
     phase: JobPhase | None = Field(
         default=None, description="Pending, Submitted, Running, Succeeded, Failed or Aborted."
@@ -84,5 +96,8 @@ class FLJobStatus(StatusModel):
     metrics: dict[str, float] = Field(default_factory=dict, description="Latest global metrics by name.")
     metric: str | None = Field(
         default=None, description="Latest global validation AUC, formatted for printing."
+    )
+    sites: list[JobSiteStatus] = Field(
+        default_factory=list, description="Each site of the job: the policy it applied, or why it refused."
     )
     message: str | None = Field(default=None, max_length=32768)

@@ -20,7 +20,7 @@ KIT_SOURCE = f"{SCRATCH}/kit-source"  # kit startup/ + rendered local/: what sub
 
 
 def local_configmap(project: str, participant: str, kind: str, files: Mapping[str, bytes], owner: Owner) -> Obj:
-    labels = {**naming.kit_labels(project, participant, kind), naming.LABEL_COMPONENT: "local-config"}
+    labels = {**naming.kit_labels(project, participant, kind), naming.LABEL_COMPONENT: naming.COMPONENT_LOCAL_CONFIG}
     annotations = {naming.ANNOTATION_PARTICIPANT: participant, naming.ANNOTATION_LOCAL_CONFIG: digest(files)}
     return {
         "apiVersion": "v1",

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from flarekube import faults, flare
+from flarekube import faults, flare, naming
 from flarekube.api import FLJob, FLProject
 from flarekube.api.documents import parse_resource
 from flarekube.api.errors import SpecProblem
@@ -134,9 +134,23 @@ def submit_and_follow(r: JobReconcile) -> None:
         if not state.finished and _age(snap.start_time) > job.spec.timeout_seconds:
             flare.abort(sess, snap.job_id)
             log.warning("FLJob %s ran past spec.timeoutSeconds; aborted", job.metadata.name)
+    sites = job_sites(job, [s.name for s in r.t.project.spec.sites])
     r.snap = _with(snap, project_ready=True, nvflare_status=state.status,
                    rounds_done=progress.rounds_done if progress else None,
-                   metrics=progress.metrics if progress else None)  # fmt: skip
+                   metrics=progress.metrics if progress else None, refusals=flare.refusals(state.meta),
+                   site_policies=site_policies(r.api, r.t, sites))  # fmt: skip
+
+
+def site_policies(api: Api, t: Target, sites: list[str]) -> dict[str, str]:
+    """The digest of each job site's rendered local/ (its policy), from its ConfigMap: one LIST."""
+    selector = naming.selector(naming.project_labels(t.name) | {naming.LABEL_COMPONENT: naming.COMPONENT_LOCAL_CONFIG})
+    out: dict[str, str] = {}
+    for cm in k.list_objects(api, "ConfigMap", t.namespace, selector):
+        annotations = (cm.get("metadata") or {}).get("annotations") or {}
+        participant = annotations.get(naming.ANNOTATION_PARTICIPANT)
+        if participant in sites and naming.ANNOTATION_LOCAL_CONFIG in annotations:
+            out[str(participant)] = str(annotations[naming.ANNOTATION_LOCAL_CONFIG])
+    return out
 
 
 def _submit(sess: Any, job: FLJob, project: FLProject, uid: str) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from flarekube_workloads.contract import KEY_METRIC
 
-from flarekube.api.status import TERMINAL_JOB_PHASES, Condition, FLJobStatus, JobPhase
+from flarekube.api.status import TERMINAL_JOB_PHASES, Condition, FLJobStatus, JobPhase, JobSiteStatus
 from flarekube.status.conditions import FALSE, TRUE, condition, merge, run_chain
 
 SUBMITTED_STATES = ("SUBMITTED", "APPROVED", "DISPATCHED")
@@ -32,6 +32,17 @@ class JobSnapshot:
     metrics: Mapping[str, float] | None = None
     submit_error: str | None = None
     start_time: str | None = None
+    site_policies: Mapping[str, str] | None = None  # site -> digest of its rendered local/; None: not observed
+    refusals: Mapping[str, str] | None = None  # site -> NVFlare's reason for refusing the job
+
+
+def _sites(s: JobSnapshot, previous: FLJobStatus) -> list[JobSiteStatus]:
+    """Each site's policy digest and refusal, as observed now; kept from before when not observed."""
+    if s.site_policies is None and s.refusals is None:
+        return list(previous.sites)
+    policies, refusals = dict(s.site_policies or {}), dict(s.refusals or {})
+    return [JobSiteStatus(name=n, policy=policies.get(n), refused=(refusals[n][:1024] if n in refusals else None))
+            for n in sorted(set(policies) | set(refusals))]  # fmt: skip
 
 
 def job_phase(s: JobSnapshot, rounds_done: int = 0) -> JobPhase:
@@ -114,6 +125,7 @@ def job_status(s: JobSnapshot, previous: FLJobStatus | None, now: str | None = N
         round_summary=f"{rounds_done}/{s.total_rounds}",
         metrics=metrics,
         metric=f"{metric:.4f}" if isinstance(metric, int | float) else "",
+        sites=_sites(s, previous),
         conditions=merge(previous.conditions, run_chain(_Observed(s, phase), CHECKS), s.generation, now),
     )
 
