@@ -83,6 +83,10 @@ def test_tabular_job_succeeds_and_its_model_is_retrievable(kube: client.ApiClien
     print(f"\n[e2e] FLJob tabular 3 rounds -> {st['phase']}: {took:.1f} s, metric {st.get('metric')}")
     assert st["phase"] == "Succeeded" and st["roundSummary"] == "3/3"
     assert st.get("metric"), "the latest global validation AUC is in status"
+    # Which policy each site applied: the digest of the local/ its pod runs with, and nobody refused.
+    applied = {s["name"]: s for s in st.get("sites") or []}
+    assert set(applied) == {"site-1", "site-2", "site-3"}, st.get("sites")
+    assert all(len(s.get("policy") or "") >= 16 and not s.get("refused") for s in applied.values()), applied
     out = kubectl(cluster, "get", "flj", "-n", fed_ns)
     assert "3/3" in out and "Succeeded" in out, out
     env = dict(os.environ, KUBECONFIG=str(cluster))
