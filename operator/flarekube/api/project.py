@@ -36,6 +36,10 @@ SERVER_HOST_IMMUTABLE = cel(
     "host is immutable: it is the server's TLS identity in every issued kit",
     ".host",
 )
+RESERVED_ADMIN = cel(
+    f"!self.lowerAscii().startsWith('{OPERATOR_ADMIN_USER}@')",
+    f'"{OPERATOR_ADMIN_USER}@..." is reserved: it names the flarekube operator\'s admin',
+)
 SERVER_ORG_IMMUTABLE = cel("self == oldSelf", "org is immutable: it is part of the server's certificate")
 
 
@@ -112,7 +116,10 @@ class SiteSpec(SpecModel):
 
 
 class AdminSpec(SpecModel):
-    email: Email
+    email: Email = Field(
+        description="The admin's NVFlare identity (its certificate's name).",
+        json_schema_extra={"x-kubernetes-validations": [RESERVED_ADMIN]},
+    )
     org: OrgName
     role: Literal["project_admin", "org_admin", "lead", "member"] = "project_admin"
 
