@@ -124,15 +124,15 @@ class ObjectMeta(BaseModel):
 
 
 class ResourceList(SpecModel):
-    cpu: Quantity | None = None
-    memory: Quantity | None = None
+    cpu: Quantity | None = Field(default=None, description="CPU, e.g. 500m or 2.")
+    memory: Quantity | None = Field(default=None, description="Memory, e.g. 512Mi or 4Gi.")
 
 
 class Resources(SpecModel):
     """Pod requests and limits (ignored by `flarekube run`, applied to every pod by the operator)."""
 
-    requests: ResourceList = Field(default_factory=ResourceList)
-    limits: ResourceList = Field(default_factory=ResourceList)
+    requests: ResourceList = Field(default_factory=ResourceList, description="What the pod is guaranteed.")
+    limits: ResourceList = Field(default_factory=ResourceList, description="The most the pod may use.")
 
     def as_kubernetes(self) -> dict[str, dict[str, str]]:
         out: dict[str, dict[str, str]] = {}
