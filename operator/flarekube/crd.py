@@ -194,7 +194,7 @@ def model_schema(model: type[BaseModel]) -> Schema:
 
 
 def status_schema(model: type[StatusModel]) -> Schema:
-    schema = model_schema(model)
+    schema = {"description": "Observed state, written by the operator (read-only for users).", **model_schema(model)}
     # Unknown status fields are kept, not pruned: an operator that writes a field this schema does not
     # list yet (a newer operator, an older CRD) must not lose it silently.
     schema["x-kubernetes-preserve-unknown-fields"] = True
@@ -212,9 +212,9 @@ def resource_schema(model: type[FLProject] | type[FLJob], status: type[StatusMod
         "description": (model.__doc__ or "").strip(),
         "required": ["spec"],
         "properties": {
-            "apiVersion": {"type": "string"},
-            "kind": {"type": "string"},
-            "metadata": {"type": "object"},
+            "apiVersion": {"type": "string", "description": f"The versioned schema: {API_GROUP}/{API_VERSION}."},
+            "kind": {"type": "string", "description": f"The REST resource this object represents: {model.__name__}."},
+            "metadata": {"type": "object"},  # the API server owns its schema (and kubectl explain's text)
             "spec": model_schema(spec_type),
             "status": status_schema(status),
         },

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, StrictStr
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StrictStr, field_validator
 from pydantic.alias_generators import to_camel
 
-from flarekube.api.types import DNSLabel, Quantity
+from flarekube.api.errors import short
+from flarekube.api.types import DNS1123_SUBDOMAIN, DNSLabel, Quantity
 
 API_GROUP = "flarekube.io"
 API_VERSION = "v1alpha1"
@@ -52,6 +55,44 @@ def spec_config(*rules: dict[str, JsonValue], **overrides: object) -> ConfigDict
     return ConfigDict(**config)  # type: ignore[typeddict-item]
 
 
+# Kubernetes' own metadata rules (apimachinery validation: IsQualifiedName, IsValidLabelValue,
+# ValidateAnnotations), so a label or annotation the API server refuses is refused here too.
+_NAME_PART = r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
+ANNOTATIONS_MAX_BYTES = 256 * 1024
+
+
+def qualified_name_problem(key: str) -> str | None:
+    prefix, _, name = key.rpartition("/")
+    if "/" in key and (not prefix or len(prefix) > 253 or not re.fullmatch(DNS1123_SUBDOMAIN, prefix)):
+        return f"{short(key)}: the prefix must be a lower-case DNS name (RFC 1123 subdomain, at most 253)"
+    if len(name) > 63 or not re.fullmatch(_NAME_PART, name):
+        return (f"{short(key)}: the name part must be at most 63 letters, digits, '-', '_' or '.', starting "
+                "and ending with a letter or digit")  # fmt: skip
+    return None
+
+
+def check_labels(labels: dict[str, str]) -> dict[str, str]:
+    for key, value in labels.items():
+        problem = qualified_name_problem(key)
+        if problem is None and value and (len(value) > 63 or not re.fullmatch(_NAME_PART, value)):
+            problem = (f"{short(key)}: the value {short(value)} must be empty or at most 63 letters, digits, "
+                       "'-', '_' or '.', starting and ending with a letter or digit")  # fmt: skip
+        if problem:
+            raise ValueError(f"not a valid Kubernetes label: {problem}")
+    return labels
+
+
+def check_annotations(annotations: dict[str, str]) -> dict[str, str]:
+    for key in annotations:
+        problem = qualified_name_problem(key.lower())
+        if problem:
+            raise ValueError(f"not a valid Kubernetes annotation key: {problem}")
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in annotations.items())
+    if size > ANNOTATIONS_MAX_BYTES:
+        raise ValueError(f"annotations are {size} bytes; Kubernetes allows at most {ANNOTATIONS_MAX_BYTES}")
+    return annotations
+
+
 class ObjectMeta(BaseModel):
     """Kubernetes ObjectMeta: what flarekube reads, typed; what the API server sets, accepted as it comes.
 
@@ -78,17 +119,20 @@ class ObjectMeta(BaseModel):
     owner_references: list[dict[str, JsonValue]] = Field(default_factory=list, alias="ownerReferences")
     managed_fields: list[dict[str, JsonValue]] = Field(default_factory=list, alias="managedFields")
 
+    _labels = field_validator("labels")(check_labels)
+    _annotations = field_validator("annotations")(check_annotations)
+
 
 class ResourceList(SpecModel):
-    cpu: Quantity | None = None
-    memory: Quantity | None = None
+    cpu: Quantity | None = Field(default=None, description="CPU, e.g. 500m or 2.")
+    memory: Quantity | None = Field(default=None, description="Memory, e.g. 512Mi or 4Gi.")
 
 
 class Resources(SpecModel):
     """Pod requests and limits (ignored by `flarekube run`, applied to every pod by the operator)."""
 
-    requests: ResourceList = Field(default_factory=ResourceList)
-    limits: ResourceList = Field(default_factory=ResourceList)
+    requests: ResourceList = Field(default_factory=ResourceList, description="What the pod is guaranteed.")
+    limits: ResourceList = Field(default_factory=ResourceList, description="The most the pod may use.")
 
     def as_kubernetes(self) -> dict[str, dict[str, str]]:
         out: dict[str, dict[str, str]] = {}

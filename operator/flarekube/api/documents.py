@@ -8,6 +8,7 @@ refused in every object, metadata included. A UTF-8 BOM and CRLF line endings ar
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -32,7 +33,22 @@ EXTENSIONS = (".yaml", ".yml", ".json")  # what `kubectl apply -f FOLDER` reads
 KINDS: dict[str, type[FLProject] | type[FLJob]] = {"FLProject": FLProject, "FLJob": FLJob}
 
 
+def as_the_api_server_reads(node: Any) -> Any:
+    """The document as the API server reads its JSON: a key whose value is null is absent (it prunes nulls
+    of fields that are not nullable, then applies defaults) and an integer-valued number is an integer
+    (`gpus: 2.0` is 2: the API server decodes JSON numbers as such and checks `type: integer` by value).
+    Applied before the models see it, so `flarekube validate` and the cluster reach the same verdict."""
+    if isinstance(node, dict):
+        return {k: as_the_api_server_reads(v) for k, v in node.items() if v is not None}
+    if isinstance(node, list):
+        return [as_the_api_server_reads(v) for v in node]
+    if isinstance(node, float) and math.isfinite(node) and node.is_integer():
+        return int(node)
+    return node
+
+
 def parse_document(doc: Any, source: str = "<document>") -> FLProject | FLJob:
+    doc = as_the_api_server_reads(doc)
     if not isinstance(doc, dict):
         raise SpecError(source, ["the document must be a mapping with apiVersion, kind, metadata, spec"])
     kind = doc.get("kind")

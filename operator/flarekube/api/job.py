@@ -38,6 +38,8 @@ class JobFolderSource(SpecModel):
 
 
 class WorkloadSpec(SpecModel):
+    """What each site trains: a built-in workload, or a user's NVFlare job folder."""
+
     model_config = spec_config(
         cel(
             "(self.kind == 'jobFolder') == has(self.jobFolder)",
@@ -45,11 +47,11 @@ class WorkloadSpec(SpecModel):
         )
     )
 
-    kind: WorkloadKind
-    job_folder: JobFolderSource | None = None
-    local_epochs: int = Field(default=1, ge=1, le=1000)
-    learning_rate: float = Field(default=1e-3, gt=0, le=10)
-    batch_size: int = Field(default=32, ge=1, le=65536)
+    kind: WorkloadKind = Field(description="clinical-tabular, chest-xray-cnn, or jobFolder (your own).")
+    job_folder: JobFolderSource | None = Field(default=None, description="The job folder (kind jobFolder only).")
+    local_epochs: int = Field(default=1, ge=1, le=1000, description="Epochs each site trains per round.")
+    learning_rate: float = Field(default=1e-3, gt=0, le=10, description="The sites' optimiser learning rate.")
+    batch_size: int = Field(default=32, ge=1, le=65536, description="Training batch size at each site.")
     params: dict[str, Scalar] = Field(
         default_factory=dict, description="Workload-specific arguments, e.g. imageSize, layout, maxBatches."
     )
@@ -62,15 +64,17 @@ class WorkloadSpec(SpecModel):
 
 
 class AlgorithmSpec(SpecModel):
-    name: AlgorithmName = "fedavg"
-    params: dict[str, Scalar] = Field(default_factory=dict)
+    """The federated algorithm that combines the sites' results."""
+
+    name: AlgorithmName = Field(default="fedavg", description="The algorithm (fedavg).")
+    params: dict[str, Scalar] = Field(default_factory=dict, description="Algorithm-specific arguments.")
 
 
 class SiteFiles(SpecModel):
     """Per-site files, relative to the site's data source (the FLProject's sites[].data)."""
 
-    train: str | None = Field(default=None, min_length=1, pattern=r"^[^/]")
-    test: str | None = Field(default=None, min_length=1, pattern=r"^[^/]")
+    train: str | None = Field(default=None, min_length=1, pattern=r"^[^/]", description="Training file.")
+    test: str | None = Field(default=None, min_length=1, pattern=r"^[^/]", description="Validation file.")
 
 
 class FaultTolerance(SpecModel):
@@ -91,6 +95,8 @@ class FaultTolerance(SpecModel):
 
 
 class FLJobSpec(SpecModel):
+    """A training run: its project, workload, algorithm, rounds and sites."""
+
     model_config = spec_config(
         cel(
             "!has(self.sites) || self.minSites <= size(self.sites)",
@@ -110,16 +116,16 @@ class FLJobSpec(SpecModel):
         ),
     )
 
-    project_ref: DNSLabel
-    workload: WorkloadSpec
-    algorithm: AlgorithmSpec = Field(default_factory=AlgorithmSpec)
-    rounds: int = Field(ge=1, le=10000)
-    min_sites: int = Field(default=1, ge=1, le=200)
+    project_ref: DNSLabel = Field(description="The FLProject (same namespace) this job runs in.")
+    workload: WorkloadSpec = Field(description="What each site trains.")
+    algorithm: AlgorithmSpec = Field(default_factory=AlgorithmSpec, description="The federated algorithm.")
+    rounds: int = Field(ge=1, le=10000, description="Federated rounds to run.")
+    min_sites: int = Field(default=1, ge=1, le=200, description="Sites that must take part for the job to start.")
     sites: list[DNSLabel] | None = Field(
         default=None, min_length=1, max_length=200, description="Default: every site."
     )
-    data: dict[str, SiteFiles] = Field(default_factory=dict)
-    fault_tolerance: FaultTolerance = Field(default_factory=FaultTolerance)
+    data: dict[str, SiteFiles] = Field(default_factory=dict, description="Per-site files, by site name.")
+    fault_tolerance: FaultTolerance = Field(default_factory=FaultTolerance, description="When sites drop out.")
     timeout_seconds: int = Field(default=3600, ge=10, le=7 * 86400, description="Abort the job after this.")
     seed: int = Field(
         default=0, ge=0, le=2**32 - 1, description="Random seed of every site (numpy and torch take 32 bits)."

@@ -36,15 +36,23 @@ SERVER_HOST_IMMUTABLE = cel(
     "host is immutable: it is the server's TLS identity in every issued kit",
     ".host",
 )
+RESERVED_ADMIN = cel(
+    f"!self.lowerAscii().startsWith('{OPERATOR_ADMIN_USER}@')",
+    f'"{OPERATOR_ADMIN_USER}@..." is reserved: it names the flarekube operator\'s admin',
+)
 SERVER_ORG_IMMUTABLE = cel("self == oldSelf", "org is immutable: it is part of the server's certificate")
 
 
 class HostPathSource(SpecModel):
+    """A directory on the node (single-node clusters, or data present on every node)."""
+
     path: str = Field(pattern=r"^/", description="Absolute directory on the node.")
 
 
 class PVCSource(SpecModel):
-    claim_name: DNSLabel
+    """A PersistentVolumeClaim in the project's namespace, mounted read-only."""
+
+    claim_name: DNSLabel = Field(description="Name of the PersistentVolumeClaim.")
     sub_path: str | None = Field(
         default=None, pattern=r"^[^/]", description="Relative path inside the claim."
     )
@@ -63,8 +71,8 @@ class DataSource(SpecModel):
     local_path: str | None = Field(
         default=None, min_length=1, description="A folder on this machine (flarekube run only)."
     )
-    host_path: HostPathSource | None = None
-    pvc: PVCSource | None = None
+    host_path: HostPathSource | None = Field(default=None, description="A directory on the node.")
+    pvc: PVCSource | None = Field(default=None, description="A PersistentVolumeClaim.")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> DataSource:
@@ -75,6 +83,8 @@ class DataSource(SpecModel):
 
 
 class ServerSpec(SpecModel):
+    """The NVFlare server: its name, TLS identity, ports and resources."""
+
     model_config = spec_config(SERVER_HOST_IMMUTABLE)
 
     name: DNSLabel = Field(default="server", description="Name of the server's objects (Service, pod).")
@@ -86,11 +96,12 @@ class ServerSpec(SpecModel):
         ),
     )
     org: OrgName = Field(
-        default="flarekube", json_schema_extra={"x-kubernetes-validations": [SERVER_ORG_IMMUTABLE]}
+        default="flarekube", json_schema_extra={"x-kubernetes-validations": [SERVER_ORG_IMMUTABLE]},
+        description="The server's organisation (in its certificate; fixed once issued).",
     )
-    fl_port: int = Field(default=8002, ge=1024, le=65535)
-    admin_port: int = Field(default=8003, ge=1024, le=65535)
-    resources: Resources = Field(default_factory=Resources)
+    fl_port: int = Field(default=8002, ge=1024, le=65535, description="Port the sites connect to (federated learning).")
+    admin_port: int = Field(default=8003, ge=1024, le=65535, description="Port admin clients connect to.")
+    resources: Resources = Field(default_factory=Resources, description="The server pod's requests and limits.")
     allowed_cidrs: list[CIDR] = Field(
         default_factory=list,
         max_length=50,
@@ -99,22 +110,31 @@ class ServerSpec(SpecModel):
 
 
 class SiteSpec(SpecModel):
-    name: DNSLabel
-    org: OrgName
-    resources: Resources = Field(default_factory=Resources)
+    """One participant (a hospital's client): its identity, data and resources."""
+
+    name: DNSLabel = Field(description="The site's NVFlare name (its certificate's name).")
+    org: OrgName = Field(description="The site's organisation (NVFlare name rules: letters, digits, _).")
+    resources: Resources = Field(default_factory=Resources, description="The site pod's requests and limits.")
     gpus: int = Field(default=0, ge=0, le=16, description="nvidia.com/gpu per site pod.")
-    data: DataSource | None = None
+    data: DataSource | None = Field(default=None, description="Where the site's data lives (seen at /data).")
     policy: SitePolicy = Field(
         default_factory=SitePolicy,
         description="The site's own rules, enforced by NVFlare at the site; changing them re-issues no certificate.",
     )
-    node_selector: dict[str, str] = Field(default_factory=dict)
+    node_selector: dict[str, str] = Field(default_factory=dict, description="Node labels the site pod must run on.")
 
 
 class AdminSpec(SpecModel):
-    email: Email
-    org: OrgName
-    role: Literal["project_admin", "org_admin", "lead", "member"] = "project_admin"
+    """A human NVFlare admin (an admin kit is issued for each)."""
+
+    email: Email = Field(
+        description="The admin's NVFlare identity (its certificate's name).",
+        json_schema_extra={"x-kubernetes-validations": [RESERVED_ADMIN]},
+    )
+    org: OrgName = Field(description="The admin's organisation.")
+    role: Literal["project_admin", "org_admin", "lead", "member"] = Field(
+        default="project_admin", description="NVFlare admin role: project_admin, org_admin, lead or member."
+    )
 
     @field_validator("email")
     @classmethod
@@ -125,6 +145,8 @@ class AdminSpec(SpecModel):
 
 
 class FLProjectSpec(SpecModel):
+    """The federation's server, sites and admins."""
+
     model_config = spec_config(
         cel(
             "self.sites.all(a, self.sites.exists_one(b, b.name == a.name))",
@@ -147,15 +169,19 @@ class FLProjectSpec(SpecModel):
         default=None,
         description="NVFlare project name; fixed once kits are issued (default: metadata.name).",
     )
-    server: ServerSpec = Field(default_factory=ServerSpec)
-    sites: list[SiteSpec] = Field(min_length=1, max_length=200)
+    server: ServerSpec = Field(default_factory=ServerSpec, description="The NVFlare server.")
+    sites: list[SiteSpec] = Field(min_length=1, max_length=200, description="The participants (1 to 200).")
     admins: list[AdminSpec] = Field(
         default_factory=lambda: [AdminSpec(email="admin@flarekube.io", org="flarekube")],
         min_length=1,
         max_length=50,
+        description="Human NVFlare admins (default: one project admin).",
     )
-    image: str = Field(default=DEFAULT_IMAGE, min_length=1, pattern=r"^[^\s]+$")
-    job_runtime: Literal["process", "pod"] = "process"
+    image: str = Field(default=DEFAULT_IMAGE, min_length=1, pattern=r"^[^\s]+$",
+                       description="Container image of the server and site pods.")
+    job_runtime: Literal["process", "pod"] = Field(
+        default="process", description="How a site runs a job: a process in its pod, or a pod of its own."
+    )
 
     @field_validator("sites")
     @classmethod

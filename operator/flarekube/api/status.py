@@ -33,12 +33,12 @@ class Condition(StatusModel):
     """A Kubernetes-style condition, e.g. type=Ready status=False reason=SitesNotConnected."""
 
     # Bounds as metav1.Condition's, so a long spec error in a message is still a valid status.
-    type: str = Field(max_length=316)
-    status: ConditionStatus
-    reason: str | None = Field(default=None, max_length=1024)
-    message: str | None = Field(default=None, max_length=32768)
-    last_transition_time: str | None = None
-    observed_generation: int | None = Field(default=None, ge=0)
+    type: str = Field(max_length=316, description="The condition, e.g. Ready.")
+    status: ConditionStatus = Field(description="True, False or Unknown.")
+    reason: str | None = Field(default=None, max_length=1024, description="Why, in one CamelCase word.")
+    message: str | None = Field(default=None, max_length=32768, description="Why, for people.")
+    last_transition_time: str | None = Field(default=None, description="When the status last changed.")
+    observed_generation: int | None = Field(default=None, ge=0, description="The generation it was computed for.")
 
     @property
     def ok(self) -> bool:
@@ -46,8 +46,8 @@ class Condition(StatusModel):
 
 
 class SiteStatus(StatusModel):
-    name: str
-    connected: bool = False
+    name: str = Field(description="The site.")
+    connected: bool = Field(default=False, description="Whether the site is connected to the server.")
     pod_phase: str | None = Field(
         default=None, description="Phase of the site's pod (Pending, Running, ...)."
     )
@@ -56,11 +56,11 @@ class SiteStatus(StatusModel):
 
 class FLProjectStatus(StatusModel):
     phase: ProjectPhase | None = Field(default=None, description="Pending, Provisioning, Ready, Degraded or Failed.")
-    observed_generation: int | None = Field(default=None, ge=0)
-    conditions: list[Condition] = Field(default_factory=list)
-    sites: list[SiteStatus] = Field(default_factory=list)
-    sites_connected: int | None = Field(default=None, ge=0)
-    sites_total: int | None = Field(default=None, ge=0)
+    observed_generation: int | None = Field(default=None, ge=0, description="The spec generation last acted on.")
+    conditions: list[Condition] = Field(default_factory=list, description="Ready and the conditions behind it.")
+    sites: list[SiteStatus] = Field(default_factory=list, description="Each site's state.")
+    sites_connected: int | None = Field(default=None, ge=0, description="Sites connected.")
+    sites_total: int | None = Field(default=None, ge=0, description="Sites declared.")
     sites_summary: str | None = Field(default=None, description='Connected/total sites, e.g. "3/4".')
     server_endpoint: str | None = Field(default=None, description="host:port the sites dial.")
     ca_expires: str | None = Field(default=None, description="Expiry of the project's root CA.")
@@ -70,7 +70,7 @@ class FLProjectStatus(StatusModel):
 class JobSiteStatus(StatusModel):
     """What one site did with the job: the policy it applied, or why it refused the job."""
 
-    name: str
+    name: str = Field(description="The site (an FLProject sites[].name).")
     policy: str | None = Field(
         default=None, description="Digest of the site's rendered local/ policy (the FLProject's sites[].policy)."
     )
@@ -83,15 +83,15 @@ class FLJobStatus(StatusModel):
     phase: JobPhase | None = Field(
         default=None, description="Pending, Submitted, Running, Succeeded, Failed or Aborted."
     )
-    observed_generation: int | None = Field(default=None, ge=0)
-    conditions: list[Condition] = Field(default_factory=list)
+    observed_generation: int | None = Field(default=None, ge=0, description="The spec generation last acted on.")
+    conditions: list[Condition] = Field(default_factory=list, description="Ready and the conditions behind it.")
     job_id: str | None = Field(default=None, description="The NVFlare job id.")
     start_time: str | None = Field(
         default=None, max_length=64, description="When the job was submitted (RFC 3339); timeoutSeconds counts from it."
     )
     nvflare_status: str | None = Field(default=None, description="NVFlare's run status, e.g. RUNNING.")
     round: int | None = Field(default=None, ge=0, description="Rounds completed.")
-    rounds: int | None = Field(default=None, ge=0)
+    rounds: int | None = Field(default=None, ge=0, description="Rounds asked for.")
     round_summary: str | None = Field(default=None, description='Completed/total rounds, e.g. "7/10".')
     metrics: dict[str, float] = Field(default_factory=dict, description="Latest global metrics by name.")
     metric: str | None = Field(
@@ -100,4 +100,4 @@ class FLJobStatus(StatusModel):
     sites: list[JobSiteStatus] = Field(
         default_factory=list, description="Each site of the job: the policy it applied, or why it refused."
     )
-    message: str | None = Field(default=None, max_length=32768)
+    message: str | None = Field(default=None, max_length=32768, description="What happened, for people.")

@@ -60,7 +60,7 @@ def _quantity(value: str) -> str:
 
 def _cidr(value: str) -> str:
     try:
-        if len(value) > 64:
+        if len(value) > 64 or "/" not in value:  # ip_network reads a bare address as /32: say the prefix
             raise ValueError(value)
         ipaddress.ip_network(value, strict=True)
     except ValueError:
@@ -73,7 +73,11 @@ CIDR_PATTERN = r"^[0-9a-fA-F:.]+/[0-9]{1,3}$"
 CIDR = Annotated[
     str,
     AfterValidator(_cidr),
-    WithJsonSchema({"type": "string", "pattern": CIDR_PATTERN, "maxLength": 64}),
+    WithJsonSchema({"type": "string", "pattern": CIDR_PATTERN, "maxLength": 64, "x-kubernetes-validations": [
+        # Kubernetes' CIDR library (1.31+): a network address with no host bits set, as ip_network(strict).
+        {"rule": "isCIDR(self) && cidr(self).ip() == cidr(self).masked().ip()",
+         "message": "not a CIDR block with no host bits set (e.g. 203.0.113.0/24)"},
+    ]}),
 ]
 DNSLabel = Annotated[
     str,
