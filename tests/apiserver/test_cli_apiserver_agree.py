@@ -10,29 +10,20 @@ is stored and every document can reuse one name.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from flarekube import crd
 from flarekube.api import SpecError
 from flarekube.api.documents import load_documents
 from flarekube.api.strictyaml import load_all
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from tests.apiserver.test_crd_apiserver import GROUP, NS, PLURAL, VERSION, _install
+from tests.support.apiserver import GROUP, NS, PLURAL, VERSION
 from tests.support.corpus import CORPUS, Sample
 
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")  # self-signed
-
-
-@pytest.fixture(scope="module")
-def custom(apiserver: client.ApiClient) -> Iterator[client.CustomObjectsApi]:
-    assert not crd.drift(), f"the chart's CRDs are stale; run: {crd.REGENERATE}"
-    _install(apiserver, crd.CHART_CRDS)
-    yield client.CustomObjectsApi(apiserver)
 
 
 def cli_verdict(sample: Sample, folder: Path) -> tuple[bool, str]:

@@ -10,64 +10,22 @@ from __future__ import annotations
 import copy
 import json
 import subprocess
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from flarekube import crd
 from flarekube.api import parse_document
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from tests.support.apiserver import GROUP, NS, PLURAL, VERSION
 from tests.support.helm import KUBE_VERSION, NOT_BUILT, helm_binary
 from tests.support.speccases import CASES, Case, job, names_field, project
 
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")  # self-signed
 
 REPO = Path(__file__).resolve().parents[2]
-GROUP, VERSION = "flarekube.io", "v1alpha1"
-PLURAL = {"FLProject": "flprojects", "FLJob": "fljobs"}
-NS = "default"
-
-
-def _install(api: client.ApiClient, folder: Path) -> None:
-    ext = client.ApiextensionsV1Api(api)
-    for path in sorted(folder.glob("*.yaml")):
-        body = yaml.safe_load(path.read_text())
-        try:
-            ext.create_custom_resource_definition(body)
-        except ApiException as err:
-            raise AssertionError(f"the API server refused {path.name}: {err.body}") from None
-    deadline = time.monotonic() + 30
-    for name in ("flprojects.flarekube.io", "fljobs.flarekube.io"):
-        while True:
-            conds = ext.read_custom_resource_definition(name).status.conditions or []
-            if any(c.type == "Established" and c.status == "True" for c in conds):
-                break
-            assert time.monotonic() < deadline, f"CRD {name} not Established: {conds}"
-            time.sleep(0.2)
-    # Discovery of a new group lags Established by a moment; wait until a list succeeds.
-    custom = client.CustomObjectsApi(api)
-    while True:
-        try:
-            custom.list_namespaced_custom_object(GROUP, VERSION, NS, "fljobs")
-            custom.list_namespaced_custom_object(GROUP, VERSION, NS, "flprojects")
-            return
-        except ApiException:
-            assert time.monotonic() < deadline, "the CRDs' endpoints never answered"
-            time.sleep(0.2)
-
-
-@pytest.fixture(scope="module")
-def custom(apiserver: client.ApiClient) -> Iterator[client.CustomObjectsApi]:
-    assert not crd.drift(), f"the chart's CRDs are stale; run: {crd.REGENERATE}"
-    _install(apiserver, crd.CHART_CRDS)
-    yield client.CustomObjectsApi(apiserver)
-
-
 def create(custom: client.CustomObjectsApi, doc: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = custom.create_namespaced_custom_object(
         GROUP, VERSION, NS, PLURAL[doc["kind"]], doc, field_validation="Strict"

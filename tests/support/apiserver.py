@@ -21,10 +21,12 @@ from pathlib import Path
 
 import pytest
 import urllib3
+import yaml
 from clustertool import config as cluster_config  # versions and cache paths live there
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from kubernetes import client
+from kubernetes.client.rest import ApiException
 
 READY_TIMEOUT = 90.0
 PR_SET_PDEATHSIG = 1
@@ -157,3 +159,49 @@ def apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[client.ApiCl
         api.close()
     finally:
         server.stop()
+
+
+GROUP, VERSION = "flarekube.io", "v1alpha1"
+PLURAL = {"FLProject": "flprojects", "FLJob": "fljobs"}
+NS = "default"
+
+
+def install_crds(api: client.ApiClient, folder: Path) -> None:
+    """Create the chart's CRDs (already there from another module of this session: fine) and wait until
+    they are Established and their endpoints answer."""
+    ext = client.ApiextensionsV1Api(api)
+    for path in sorted(folder.glob("*.yaml")):
+        body = yaml.safe_load(path.read_text())
+        try:
+            ext.create_custom_resource_definition(body)
+        except ApiException as err:
+            if err.status != 409:
+                raise AssertionError(f"the API server refused {path.name}: {err.body}") from None
+    deadline = time.monotonic() + 30
+    for name in ("flprojects.flarekube.io", "fljobs.flarekube.io"):
+        while True:
+            conds = ext.read_custom_resource_definition(name).status.conditions or []
+            if any(c.type == "Established" and c.status == "True" for c in conds):
+                break
+            assert time.monotonic() < deadline, f"CRD {name} not Established: {conds}"
+            time.sleep(0.2)
+    # Discovery of a new group lags Established by a moment; wait until a list succeeds.
+    custom = client.CustomObjectsApi(api)
+    while True:
+        try:
+            custom.list_namespaced_custom_object(GROUP, VERSION, NS, "fljobs")
+            custom.list_namespaced_custom_object(GROUP, VERSION, NS, "flprojects")
+            return
+        except ApiException:
+            assert time.monotonic() < deadline, "the CRDs' endpoints never answered"
+            time.sleep(0.2)
+
+
+@pytest.fixture(scope="session")
+def custom(apiserver: client.ApiClient) -> Iterator[client.CustomObjectsApi]:
+    """The private API server with the chart's CRDs installed once per session (checked fresh first)."""
+    from flarekube import crd
+
+    assert not crd.drift(), f"the chart's CRDs are stale; run: {crd.REGENERATE}"
+    install_crds(apiserver, crd.CHART_CRDS)
+    yield client.CustomObjectsApi(apiserver)
