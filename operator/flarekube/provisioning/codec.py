@@ -53,6 +53,8 @@ def encode_kit(kit: Kit) -> dict[str, bytes]:
         "files": entries,
         "dirs": sorted(kit.dirs),
     }
+    if kit.cert_path in kit.files:  # rolls the participant's pod when its certificate is renewed
+        manifest["certificate_sha256"] = cert_fingerprint(kit.files[kit.cert_path])
     out[KIT_MANIFEST] = json.dumps(manifest, indent=1, sort_keys=True).encode()
     return out
 
