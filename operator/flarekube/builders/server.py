@@ -93,8 +93,12 @@ def server_deployment(project: FLProject, owner: Owner, kit_manifest: bytes, hos
                         secrets.kit_volume(_project_key(project), host, kit_manifest),
                         localconfig.local_volume(_project_key(project), host),
                         scratch_volume(),
-                        {"name": "state", "persistentVolumeClaim": {"claimName": naming.server_pvc(
-                            _project_key(project), spec.server.name)}},
+                        {
+                            "name": "state",
+                            "persistentVolumeClaim": {
+                                "claimName": naming.server_pvc(_project_key(project), spec.server.name)
+                            },
+                        },
                     ],
                 },
             },

@@ -107,7 +107,6 @@ def site_deployment(project: FLProject, site: SiteSpec, owner: Owner, kit_manife
             "replicas": 1,
             "strategy": {"type": "Recreate"},
             "selector": {"matchLabels": labels},
-            "template": {"metadata": {"labels": labels, "annotations": annotations},
-                         "spec": pod},
+            "template": {"metadata": {"labels": labels, "annotations": annotations}, "spec": pod},
         },
     }

@@ -96,8 +96,7 @@ def kit_layout(blobs: Blobs) -> list[KitFile]:
     manifest = _manifest(blobs, KIT_MANIFEST, "kit")
     decode_kit(blobs)  # validates paths and presence of every file
     return [
-        KitFile(e["key"], e["path"], 0o700 if e.get("exec") is True else 0o600)
-        for e in _field(manifest, "files", list)
+        KitFile(e["key"], e["path"], 0o700 if e.get("exec") is True else 0o600) for e in _field(manifest, "files", list)
     ]
 
 

@@ -21,13 +21,13 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from nvflare.lighter.constants import CtxKey, ParticipantType, PropKey
-from nvflare.lighter.utils import generate_keys
 from nvflare.lighter.entity import Participant, Project
 from nvflare.lighter.impl.cert import CertBuilder
 from nvflare.lighter.impl.signature import SignatureBuilder
 from nvflare.lighter.impl.static_file import StaticFileBuilder
 from nvflare.lighter.impl.workspace import WorkspaceBuilder
 from nvflare.lighter.provisioner import Provisioner
+from nvflare.lighter.utils import generate_keys
 
 from .inputs import CertPolicy, ProvisioningInputs
 from .model import DEFAULT_ROOT_CA_VALID_DAYS, CAState, IssuedFor, Kit, wanted_records

@@ -12,7 +12,7 @@ import logging
 import os
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .codec import decode_ca, decode_kit, encode_ca, encode_kit, kit_record
@@ -36,7 +36,7 @@ class KitReport:
     ca_expires: datetime.datetime
     cert_expiry: Mapping[str, datetime.datetime]  # participant -> its certificate's notAfter
     renewed: tuple[str, ...] = ()  # the subset of ``issued`` renewed because their certificate was expiring
-    ledger: Ledger = Ledger()
+    ledger: Ledger = field(default_factory=Ledger)
 
 
 def load_state(store: Store) -> StoredState:

@@ -83,9 +83,7 @@ def _iso(value: datetime.datetime) -> str:
 
 def entry_for(kit: Kit, blobs: Blobs, status: Status = "active", reason: str = "") -> LedgerEntry:
     cert = kit.certificate()
-    spki = cert.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    spki = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return LedgerEntry(
         participant=kit.name,
         kind=kit.kind,

@@ -37,8 +37,8 @@ class KitPlan:
     issue: tuple[PlannedKit, ...]
     keep: tuple[str, ...]
     remove: tuple[str, ...]
-    refusal: str | None = None
-    renew: tuple[str, ...] = ()  # the subset of ``issue`` that are renewals (same record, cert expiring)  # set -> nothing may be changed; the text says why and which flag allows it
+    refusal: str | None = None  # set -> nothing may be changed; the text says why and which flag allows it
+    renew: tuple[str, ...] = ()  # the subset of ``issue`` that are renewals (same record, cert expiring)
 
     @property
     def changes_nothing(self) -> bool:
