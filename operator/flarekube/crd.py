@@ -232,6 +232,7 @@ PROJECT_COLUMNS = [
     _column("Sites", ".status.sitesSummary", "Sites connected / sites declared."),
     _column("Server", ".status.serverEndpoint", "The endpoint sites dial (host:port)."),
     _column("CA-Expires", ".status.caExpires", "Expiry of the project's root CA."),
+    _column("Certs-Expire", ".status.certsExpire", "Earliest expiry of a participant certificate."),
     AGE,
 ]
 JOB_COLUMNS = [

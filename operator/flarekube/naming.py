@@ -22,6 +22,7 @@ LABEL_KIND = f"{GROUP}/kit-kind"
 ANNOTATION_PARTICIPANT = f"{GROUP}/participant"  # the exact NVFlare name (labels cannot hold "@")
 ANNOTATION_FINGERPRINT = f"{GROUP}/issued-for"
 ANNOTATION_LOCAL_CONFIG = f"{GROUP}/local-config"  # digest of the rendered local/: a change rolls the pod
+ANNOTATION_CERTIFICATE = f"{GROUP}/certificate-sha256"  # the kit's certificate: a renewal rolls the pod
 
 CA_FINALIZER = f"{GROUP}/ca-protection"
 
@@ -69,6 +70,11 @@ def site(project: str, site_name: str) -> str:
 
 def ca_secret(project: str) -> str:
     return label_safe(project, "ca")
+
+
+def ledger_secret(project: str) -> str:
+    """The certificate ledger (provisioning/ledger.py): kept beside the CA Secret, mutable."""
+    return label_safe(project, "ledger")
 
 
 def kit_secret(project: str, participant: str) -> str:

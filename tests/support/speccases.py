@@ -118,6 +118,12 @@ CASES: list[Case] = [
     _p("sites-too-many", "spec.sites", [{**SITE, "name": f"s-{i}"} for i in range(201)]),
     _p("site-not-object", "spec.sites[0]", "site-1"),
     _p("spec-missing", "spec", DELETE),
+    # FLProject: certificates
+    _p("certs-validity-one-day", "spec.certificates", {"validityDays": 1}, "spec.certificates.validityDays"),
+    _p("certs-validity-too-long", "spec.certificates", {"validityDays": 3651}, "spec.certificates.validityDays"),
+    _p("certs-renew-zero", "spec.certificates", {"renewBeforeDays": 0}, "spec.certificates.renewBeforeDays"),
+    _p("certs-renew-not-shorter", "spec.certificates", {"validityDays": 30, "renewBeforeDays": 30},
+       "spec.certificates.renewBeforeDays"),
     # FLProject: server
     _p("server-fl-port-low", "spec.server.flPort", 80),
     _p("server-admin-port-high", "spec.server.adminPort", 70000),

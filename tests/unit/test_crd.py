@@ -111,6 +111,7 @@ def test_printer_columns(rendered: dict[str, dict[str, Any]]) -> None:
         ("SITES", ".status.sitesSummary"),
         ("SERVER", ".status.serverEndpoint"),
         ("CA-EXPIRES", ".status.caExpires"),
+        ("CERTS-EXPIRE", ".status.certsExpire"),
         ("AGE", ".metadata.creationTimestamp"),
     ]
     assert columns("FLJob") == [

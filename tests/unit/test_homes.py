@@ -3,6 +3,7 @@ registry, the Flare session pool (its admin kit goes with it)."""
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,14 @@ from flarekube.status.conditions import transitions
 from flarekube.status.job import JobSnapshot, job_status
 from flarekube.status.project import ProjectSnapshot, SiteObservation, project_status
 
+FAR = datetime.datetime(2099, 1, 1, tzinfo=datetime.timezone.utc)
+
 
 def _project(*connected: bool, **kw: Any) -> FLProjectStatus:
     sites = tuple(SiteObservation(f"site-{i}", True, "Running", True, c) for i, c in enumerate(connected))
     base: dict[str, Any] = dict(generation=1, server_endpoint="s:8002", sites=sites, ca_fingerprint="ab" * 32,
-                                server_ready=True, flare_polled=True)  # fmt: skip
+                                server_ready=True, flare_polled=True,
+                                cert_expiry={"s": FAR})  # fmt: skip
     base.update(kw)
     return project_status(ProjectSnapshot(**base), None, "2026-01-01T00:00:00Z")
 

@@ -118,7 +118,10 @@ def test_removed_site_loses_only_its_kit(store: LocalKitStore) -> None:
     assert report.removed == ("site-2",) and report.issued == ()
     after = snapshot(store.root)
     assert kits_of(after, "site-2") == {} and "site-2" not in store.kit_names()
-    assert {k: v for k, v in before.items() if "/site-2/" not in k} == after
+    untouched = {k: v for k, v in before.items() if "/site-2/" not in k and not k.startswith("ledger/")}
+    assert untouched == {k: v for k, v in after.items() if not k.startswith("ledger/")}
+    # the ledger records the removal: site-2's certificate may never connect again
+    assert [e.status for e in report.ledger.entries if e.participant == "site-2"] == ["revoked"]
 
 
 def test_root_ca_is_never_regenerated(store: LocalKitStore) -> None:

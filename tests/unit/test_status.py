@@ -14,6 +14,8 @@ from flarekube.status.project import ProjectSnapshot, SiteObservation
 
 T0, T1 = "2026-01-01T00:00:00Z", "2026-01-01T00:01:00Z"
 EXPIRES = datetime.datetime(2027, 1, 1, tzinfo=datetime.timezone.utc)
+DAY = datetime.timedelta(days=1)
+CHECKED = datetime.datetime(2026, 6, 1, tzinfo=datetime.timezone.utc)
 
 
 def project_status(s: ProjectSnapshot, previous: dict[str, Any] | None, now: str) -> dict[str, Any]:
@@ -34,7 +36,9 @@ def sites(*connected: bool) -> tuple[SiteObservation, ...]:
 def snap(**kw: object) -> ProjectSnapshot:
     base: dict[str, object] = dict(generation=3, server_endpoint="crc-server.fl.svc.cluster.local:8002",
                                    sites=sites(True, True, True), ca_fingerprint="ab" * 32, ca_expires=EXPIRES,
-                                   server_ready=True, flare_polled=True)  # fmt: skip
+                                   server_ready=True, flare_polled=True, checked_at=CHECKED,
+                                   cert_expiry={"server": EXPIRES, "site-1": EXPIRES - DAY * 9,
+                                                "site-2": EXPIRES, "site-3": EXPIRES})  # fmt: skip
     base.update(kw)
     return ProjectSnapshot(**base)  # type: ignore[arg-type]
 
@@ -46,7 +50,8 @@ def conds(status: dict) -> dict[str, tuple[str, str]]:
 def test_all_good_is_ready_with_3_of_3() -> None:
     st = project_status(snap(), None, T0)
     assert st["phase"] == "Ready" and st["sitesSummary"] == "3/3" and st["observedGeneration"] == 3
-    assert conds(st) == {"KitsIssued": ("True", "KitsIssued"), "ServerReady": ("True", "ServerReady"),
+    assert conds(st) == {"KitsIssued": ("True", "KitsIssued"), "CertificatesValid": ("True", "CertificatesValid"),
+                         "ServerReady": ("True", "ServerReady"),
                          "SitesConnected": ("True", "AllSitesConnected"), "Ready": ("True", "AllConditionsMet")}
     assert st["caExpires"] == "2027-01-01T00:00:00Z"
     assert st["sites"][0] == {"name": "site-1", "connected": True, "podPhase": "Running",
@@ -140,3 +145,24 @@ def test_abnormal_after_every_round_is_a_success_that_says_so() -> None:
     short = job_status(JobSnapshot(1, 6, job_id="j", nvflare_status="RUNNING", rounds_done=5), None, T0)
     failed = job_status(JobSnapshot(1, 6, job_id="j", nvflare_status="FINISHED:ABNORMAL"), short, T1)
     assert failed["phase"] == "Failed" and failed["roundSummary"] == "5/6"
+
+
+def test_certificates_valid_names_the_first_to_expire() -> None:
+    status = project_status(snap(), None, T0)
+    cond = next(c for c in status["conditions"] if c["type"] == "CertificatesValid")
+    assert (cond["status"], cond["reason"]) == ("True", "CertificatesValid")
+    assert cond["message"].startswith("first to expire: site-1 at 2026-12-23T00:00:00Z")
+    assert status["certsExpire"] == "2026-12-23T00:00:00Z" and status["phase"] == "Ready"
+
+
+def test_certificate_inside_its_renewal_window_is_pending() -> None:
+    status = project_status(snap(checked_at=EXPIRES - DAY * 20), None, T0)
+    assert conds(status)["CertificatesValid"] == ("True", "RenewalPending")
+
+
+def test_an_expired_certificate_is_false_and_degrades_the_project() -> None:
+    status = project_status(snap(checked_at=EXPIRES - DAY * 5), None, T0)
+    assert conds(status)["CertificatesValid"] == ("False", "CertificateExpired")
+    cond = next(c for c in status["conditions"] if c["type"] == "CertificatesValid")
+    assert "site-1" in cond["message"] and "site-2" not in cond["message"]
+    assert conds(status)["Ready"] == ("False", "CertificateExpired") and status["phase"] == "Degraded"

@@ -144,6 +144,41 @@ class AdminSpec(SpecModel):
         return email
 
 
+MAX_CERT_VALIDITY_DAYS = 3650  # never beyond the root CA's own default lifetime (provisioning/model.py)
+
+
+class CertificatesSpec(SpecModel):
+    """Participant certificates: how long each lives, and how long before expiry it is renewed.
+
+    Renewal (cert-manager's `renewBefore`): a certificate inside that window is re-issued with a fresh key
+    under the same root CA, the old one is marked superseded in the ledger; nothing else is re-issued.
+    """
+
+    model_config = spec_config(
+        cel(
+            "self.renewBeforeDays < self.validityDays",
+            "renewBeforeDays must be shorter than validityDays",
+            ".renewBeforeDays",
+        )
+    )
+
+    validity_days: int = Field(
+        default=360, ge=2, le=MAX_CERT_VALIDITY_DAYS, description="Lifetime of each site/server/admin certificate."
+    )
+    renew_before_days: int = Field(
+        default=30, ge=1, le=MAX_CERT_VALIDITY_DAYS - 1,
+        description="Renew a certificate this many days before it expires (with a fresh key).",
+    )
+
+    @model_validator(mode="after")
+    def _renew_inside_validity(self) -> CertificatesSpec:
+        if self.renew_before_days >= self.validity_days:
+            raise ValueError(
+                f"renewBeforeDays ({self.renew_before_days}) must be shorter than validityDays ({self.validity_days})"
+            )
+        return self
+
+
 class FLProjectSpec(SpecModel):
     """The federation's server, sites and admins."""
 
@@ -181,6 +216,9 @@ class FLProjectSpec(SpecModel):
                        description="Container image of the server and site pods.")
     job_runtime: Literal["process", "pod"] = Field(
         default="process", description="How a site runs a job: a process in its pod, or a pod of its own."
+    )
+    certificates: CertificatesSpec = Field(
+        default_factory=CertificatesSpec, description="Certificate lifetime and renewal (fresh key, same root)."
     )
 
     @field_validator("sites")

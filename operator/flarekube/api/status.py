@@ -65,6 +65,7 @@ class FLProjectStatus(StatusModel):
     server_endpoint: str | None = Field(default=None, description="host:port the sites dial.")
     ca_expires: str | None = Field(default=None, description="Expiry of the project's root CA.")
     ca_fingerprint: str | None = Field(default=None, description="SHA-256 fingerprint of the root CA.")
+    certs_expire: str | None = Field(default=None, description="Earliest expiry of a participant certificate.")
 
 
 class JobSiteStatus(StatusModel):

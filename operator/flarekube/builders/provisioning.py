@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from flarekube.api.project import FLProject
 from flarekube.builders.sitelocal import OPERATOR_ROLE
-from flarekube.provisioning.inputs import AdminIdentity, ClientIdentity, ProvisioningInputs, ServerIdentity
+from flarekube.provisioning.inputs import AdminIdentity, CertPolicy, ClientIdentity, ProvisioningInputs, ServerIdentity
 
 
 def operator_identity(project: FLProject) -> AdminIdentity:
@@ -33,4 +33,5 @@ def provisioning_inputs(
         server=ServerIdentity(name=server_host, org=spec.server.org, fl_port=fl_port, admin_port=admin_port),
         clients=tuple(ClientIdentity(name=s.name, org=s.org) for s in spec.sites),
         admins=(*people, operator_identity(project)),
+        certs=CertPolicy(spec.certificates.validity_days, spec.certificates.renew_before_days),
     )

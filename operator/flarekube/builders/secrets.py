@@ -51,6 +51,11 @@ def ca_secret(project: str, blobs: Mapping[str, bytes], owner: Owner) -> Obj:
             "data": _data(blobs)}  # fmt: skip
 
 
+def ledger_secret(project: str, blobs: Mapping[str, bytes], owner: Owner) -> Obj:
+    meta = metadata(naming.ledger_secret(project), owner, naming.ca_labels(project))
+    return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": meta, "data": _data(blobs)}
+
+
 def kit_items(manifest: bytes) -> list[Obj]:
     """Secret volume items that recreate the kit's tree (startup/..., local/...) from its flat keys."""
     entries = json.loads(manifest).get("files", [])
@@ -58,6 +63,13 @@ def kit_items(manifest: bytes) -> list[Obj]:
         {"key": e["key"], "path": e["path"], "mode": EXEC_MODE if e.get("exec") else FILE_MODE}
         for e in sorted(entries, key=lambda e: str(e["path"]))
     ]
+
+
+def kit_annotations(manifest: bytes) -> dict[str, str]:
+    """The kit's certificate digest on the pod template: a renewed kit rolls its pod (NVFlare reads its
+    certificate once, at start). Kits issued before the digest was recorded add nothing (no roll)."""
+    cert = json.loads(manifest).get("certificate_sha256")
+    return {naming.ANNOTATION_CERTIFICATE: str(cert)} if cert else {}
 
 
 def kit_volume(project: str, participant: str, manifest: bytes, name: str = "kit") -> Obj:

@@ -45,6 +45,7 @@ def server_deployment(project: FLProject, owner: Owner, kit_manifest: bytes, hos
     spec = project.spec
     name = naming.server(_project_key(project), spec.server.name)
     labels = naming.server_labels(_project_key(project))
+    annotations = localconfig.pod_annotations(local) | secrets.kit_annotations(kit_manifest)
     container: Obj = {
         "name": "server",
         "image": spec.image,
@@ -82,7 +83,7 @@ def server_deployment(project: FLProject, owner: Owner, kit_manifest: bytes, hos
             "strategy": {"type": "Recreate"},
             "selector": {"matchLabels": labels},
             "template": {
-                "metadata": {"labels": labels, "annotations": localconfig.pod_annotations(local)},
+                "metadata": {"labels": labels, "annotations": annotations},
                 "spec": {
                     "automountServiceAccountToken": False,  # NVFlare never talks to the API server
                     "enableServiceLinks": False,
@@ -92,8 +93,12 @@ def server_deployment(project: FLProject, owner: Owner, kit_manifest: bytes, hos
                         secrets.kit_volume(_project_key(project), host, kit_manifest),
                         localconfig.local_volume(_project_key(project), host),
                         scratch_volume(),
-                        {"name": "state", "persistentVolumeClaim": {"claimName": naming.server_pvc(
-                            _project_key(project), spec.server.name)}},
+                        {
+                            "name": "state",
+                            "persistentVolumeClaim": {
+                                "claimName": naming.server_pvc(_project_key(project), spec.server.name)
+                            },
+                        },
                     ],
                 },
             },

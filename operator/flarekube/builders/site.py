@@ -74,6 +74,7 @@ def site_deployment(project: FLProject, site: SiteSpec, owner: Owner, kit_manife
         if site.data is not None and site.data.pvc is not None and site.data.pvc.sub_path:
             mount["subPath"] = site.data.pvc.sub_path
         mounts.append(mount)
+    annotations = localconfig.pod_annotations(local) | secrets.kit_annotations(kit_manifest)
     container: Obj = {
         "name": "site",
         "image": project.spec.image,
@@ -106,7 +107,6 @@ def site_deployment(project: FLProject, site: SiteSpec, owner: Owner, kit_manife
             "replicas": 1,
             "strategy": {"type": "Recreate"},
             "selector": {"matchLabels": labels},
-            "template": {"metadata": {"labels": labels, "annotations": localconfig.pod_annotations(local)},
-                         "spec": pod},
+            "template": {"metadata": {"labels": labels, "annotations": annotations}, "spec": pod},
         },
     }

@@ -82,7 +82,8 @@ def kits(
         fail(f"kits not issued: {error}", Exit.REFUSED, output)
     except PortInUse as error:
         fail(str(error), Exit.RUNTIME, output)
-    state = {**dict.fromkeys(report.kept, "kept"), **dict.fromkeys(report.issued, "issued")}
+    state = {**dict.fromkeys(report.kept, "kept"), **dict.fromkeys(report.issued, "issued"),
+             **dict.fromkeys(report.renewed, "renewed")}  # fmt: skip
     if output != Output.text:
         data: dict[str, Any] = {
             "ok": True, "project": project.project_name, "workspace": str(ws.root),
@@ -99,7 +100,7 @@ def kits(
     )
     for column in ("participant", "this run", "certificate expires"):
         table.add_column(column)
-    colour = {"issued": "[green]issued", "kept": "kept"}
+    colour = {"issued": "[green]issued", "kept": "kept", "renewed": "[cyan]renewed (fresh key)"}
     for name in sorted(report.cert_expiry):
         table.add_row(name, colour.get(state.get(name, ""), ""), f"{report.cert_expiry[name]:%Y-%m-%d}")
     for name in report.removed:

@@ -6,6 +6,7 @@ Called by the kopf handlers (handlers/project.py); knows nothing about kopf. Spe
 
 from __future__ import annotations
 
+import datetime
 import logging
 import os
 import threading
@@ -93,9 +94,13 @@ def issue_kits(r: ProjectReconcile) -> None:
     Secret changed since, instead of decoding every certificate again (the poll's main CPU cost).
     Change handlers and restarts always run the full check."""
     t, key = r.t, (r.t.namespace, r.t.name)
+    window = datetime.timedelta(days=t.project.spec.certificates.renew_before_days)
     if not r.full and key in _reports and _reports[key][0] == _signature(t, r.kits):
-        r.report = _reports[key][1]
-        return
+        cached = _reports[key][1]
+        now = datetime.datetime.now(datetime.timezone.utc)
+        if not any(expiry - window <= now for expiry in cached.cert_expiry.values()):
+            r.report = cached
+            return  # otherwise a renewal is due: the full check below renews it
     try:
         r.report = ensure_kits(provisioning_inputs(t.project, t.host, humans=False), r.kits)
     except KitStoreRefusal as err:
@@ -177,6 +182,8 @@ def snapshot(r: ProjectReconcile) -> ProjectSnapshot:
         server_pod_phase=server_phase,
         flare_error=r.flare_error,
         flare_polled=connected is not None or r.flare_error is not None,
+        cert_expiry=report.cert_expiry,
+        renew_before_days=t.project.spec.certificates.renew_before_days,
     )
 
 

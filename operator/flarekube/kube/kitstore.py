@@ -72,6 +72,15 @@ class SecretKitStore:
                 raise
         k.delete(self.api, "Secret", self.namespace, name)
 
+    # -- the ledger ---------------------------------------------------------------------------------
+    def get_ledger(self) -> Blobs | None:
+        secret = k.get(self.api, "Secret", self.namespace, naming.ledger_secret(self.project))
+        return decode(secret) if secret is not None else None
+
+    def put_ledger(self, blobs: Blobs) -> None:
+        k.apply(self.api, build.ledger_secret(self.project, blobs, self.owner))
+        self._fault("after-ledger-secret")
+
     # -- kits -------------------------------------------------------------------------------------
     def _load(self) -> dict[str, Obj]:
         if self._kits is None:

@@ -8,7 +8,7 @@ Usage::
 """
 
 from .codec import KitFile, decode_kit, encode_kit, kit_layout
-from .inputs import AdminIdentity, ClientIdentity, ProvisioningInputs, ServerIdentity
+from .inputs import AdminIdentity, CertPolicy, ClientIdentity, ProvisioningInputs, ServerIdentity
 from .issue import ProvisioningError, issue_kits
 from .kits import KitReport, ensure_kits, load_state, materialize, write_kit
 from .model import CAState, CorruptState, IssuedFor, Kit, KitStoreRefusal, StoredState
@@ -20,6 +20,7 @@ __all__ = [
     "REISSUE_KITS_FLAG",
     "AdminIdentity",
     "CAState",
+    "CertPolicy",
     "ClientIdentity",
     "CorruptState",
     "IssuedFor",

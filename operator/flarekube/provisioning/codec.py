@@ -53,6 +53,8 @@ def encode_kit(kit: Kit) -> dict[str, bytes]:
         "files": entries,
         "dirs": sorted(kit.dirs),
     }
+    if kit.cert_path in kit.files:  # rolls the participant's pod when its certificate is renewed
+        manifest["certificate_sha256"] = cert_fingerprint(kit.files[kit.cert_path])
     out[KIT_MANIFEST] = json.dumps(manifest, indent=1, sort_keys=True).encode()
     return out
 
@@ -94,8 +96,7 @@ def kit_layout(blobs: Blobs) -> list[KitFile]:
     manifest = _manifest(blobs, KIT_MANIFEST, "kit")
     decode_kit(blobs)  # validates paths and presence of every file
     return [
-        KitFile(e["key"], e["path"], 0o700 if e.get("exec") is True else 0o600)
-        for e in _field(manifest, "files", list)
+        KitFile(e["key"], e["path"], 0o700 if e.get("exec") is True else 0o600) for e in _field(manifest, "files", list)
     ]
 
 

@@ -30,8 +30,18 @@ class AdminIdentity:
 
 
 @dataclass(frozen=True)
+class CertPolicy:
+    """spec.certificates: leaf lifetime and renewal window, in days. Not part of any kit's record:
+    changing it re-issues nothing by itself; it applies to the next certificate issued or renewed."""
+
+    validity_days: int = 360
+    renew_before_days: int = 30
+
+
+@dataclass(frozen=True)
 class ProvisioningInputs:
     project: str
     server: ServerIdentity
     clients: tuple[ClientIdentity, ...]
     admins: tuple[AdminIdentity, ...]
+    certs: CertPolicy = CertPolicy()

@@ -8,6 +8,7 @@ Provisioner always needs the server in the project; its kit is dropped unless it
 from __future__ import annotations
 
 import contextlib
+import datetime
 import io
 import json
 import logging
@@ -26,8 +27,9 @@ from nvflare.lighter.impl.signature import SignatureBuilder
 from nvflare.lighter.impl.static_file import StaticFileBuilder
 from nvflare.lighter.impl.workspace import WorkspaceBuilder
 from nvflare.lighter.provisioner import Provisioner
+from nvflare.lighter.utils import generate_keys
 
-from .inputs import ProvisioningInputs
+from .inputs import CertPolicy, ProvisioningInputs
 from .model import DEFAULT_ROOT_CA_VALID_DAYS, CAState, IssuedFor, Kit, wanted_records
 
 log = logging.getLogger(__name__)
@@ -62,17 +64,50 @@ class _CtxLogger:
         log.error("nvflare provisioner: %s", msg)
 
 
+class ClockedCertBuilder(CertBuilder):
+    """NVFlare's CertBuilder with the leaf lifetime and the clock flarekube chooses.
+
+    NVFlare's own ``get_pri_key_cert`` fixes a leaf at 360 days from the real clock; this override is
+    that method with ``spec.certificates.validityDays`` and an injectable ``now`` (tests, renewal
+    windows). Everything else -- subject, issuer, SANs, key usage, the fresh RSA key, the root that
+    signs -- is NVFlare's own ``_generate_cert``/``generate_keys``, so the kits stay NVFlare kits.
+    """
+
+    def __init__(self, root_valid_days: int, policy: CertPolicy, now: datetime.datetime) -> None:
+        super().__init__(root_valid_days=root_valid_days)
+        self.validity = datetime.timedelta(days=policy.validity_days)
+        self.now = now
+
+    def get_pri_key_cert(self, participant: Participant):  # type: ignore[no-untyped-def]
+        pri_key, pub_key = generate_keys()
+        role = participant.get_prop(PropKey.ROLE) if participant.type == ParticipantType.ADMIN else None
+        root_not_after = self.root_cert.not_valid_after_utc
+        if root_not_after <= self.now:
+            raise ProvisioningError(
+                f"cannot sign a certificate for {participant.name!r}: the root CA expired at {root_not_after}"
+            )
+        server = participant if participant.type == ParticipantType.SERVER else None
+        cert = self._generate_cert(
+            participant.subject, participant.org, self.issuer, self.pri_key, pub_key, role=role, server=server,
+            not_valid_before=self.now, not_valid_after=min(self.now + self.validity, root_not_after),
+        )  # fmt: skip
+        return pri_key, cert
+
+
 def issue_kits(
     inputs: ProvisioningInputs,
     ca: CAState | None,
     names: Collection[str],
     *,
     root_ca_valid_days: int = DEFAULT_ROOT_CA_VALID_DAYS,
+    now: datetime.datetime | None = None,
 ) -> Issued:
     """Provision ``names`` (participant names from ``inputs``) and return their kits.
 
     With ``ca`` None a new root CA is created (and returned); otherwise every kit is signed by ``ca``.
+    Leaf certificates start at ``now`` (default: the real clock) and live ``inputs.certs.validity_days``.
     """
+    now = now or datetime.datetime.now(datetime.timezone.utc)
     wanted = wanted_records(inputs)
     unknown = set(names) - set(wanted)
     if unknown:
@@ -89,7 +124,7 @@ def issue_kits(
         builders = [
             WorkspaceBuilder(),
             StaticFileBuilder(config_folder="config"),
-            CertBuilder(root_valid_days=root_ca_valid_days),
+            ClockedCertBuilder(root_ca_valid_days, inputs.certs, now),
             SignatureBuilder(),
         ]
         ctx = Provisioner(tmp, builders).provision(project, logger=_CtxLogger())

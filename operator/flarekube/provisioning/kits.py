@@ -12,12 +12,13 @@ import logging
 import os
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .codec import decode_ca, decode_kit, encode_ca, encode_kit, kit_record
 from .inputs import ProvisioningInputs
 from .issue import issue_kits
+from .ledger import Ledger, LedgerEntry, decode_ledger, encode_ledger, entry_for, record
 from .model import DEFAULT_ROOT_CA_VALID_DAYS, CorruptState, Kit, KitStoreRefusal, StoredKit, StoredState
 from .plan import plan
 from .store import Store
@@ -34,6 +35,8 @@ class KitReport:
     ca_fingerprint: str  # SHA-256 of the root certificate, hex
     ca_expires: datetime.datetime
     cert_expiry: Mapping[str, datetime.datetime]  # participant -> its certificate's notAfter
+    renewed: tuple[str, ...] = ()  # the subset of ``issued`` renewed because their certificate was expiring
+    ledger: Ledger = field(default_factory=Ledger)
 
 
 def load_state(store: Store) -> StoredState:
@@ -46,13 +49,16 @@ def load_state(store: Store) -> StoredState:
         except CorruptState as e:
             ca_error = str(e)
     kits: dict[str, StoredKit | None] = {}
+    expires: dict[str, datetime.datetime] = {}
     for name in sorted(store.kit_names()):
         try:
-            kits[name] = kit_record(store.get_kit(name))
+            blobs = store.get_kit(name)
+            kits[name] = kit_record(blobs)
+            expires[name] = decode_kit(blobs).certificate().not_valid_after_utc
         except CorruptState as e:
             log.warning("stored kit %r is unreadable: %s", name, e)
             kits[name] = None
-    return StoredState(ca, ca_error, kits)
+    return StoredState(ca, ca_error, kits, expires)
 
 
 def ensure_kits(
@@ -62,14 +68,18 @@ def ensure_kits(
     reissue_kits: bool = False,
     new_root_ca: bool = False,
     root_ca_valid_days: int = DEFAULT_ROOT_CA_VALID_DAYS,
+    now: datetime.datetime | None = None,
 ) -> KitReport:
     """Issue missing kits, remove unwanted ones, keep the rest byte for byte.
 
     Raises KitStoreRefusal (a ValueError whose message names the flag) when that would need a new root CA
-    (``new_root_ca``) or a re-issued kit (``reissue_kits``) that was not asked for.
+    (``new_root_ca``) or a re-issued kit (``reissue_kits``) that was not asked for. Kits whose certificate
+    is inside the renewal window at ``now`` (default: the real clock) are renewed with a fresh key.
+    The ledger is written last, from what the store then holds (a crash before it is repaired next run).
     """
+    now = now or datetime.datetime.now(datetime.timezone.utc)
     state = load_state(store)
-    p = plan(inputs, state, reissue_kits=reissue_kits, new_root_ca=new_root_ca)
+    p = plan(inputs, state, reissue_kits=reissue_kits, new_root_ca=new_root_ca, now=now)
     if p.refusal:
         raise KitStoreRefusal(p.refusal)
 
@@ -78,7 +88,7 @@ def ensure_kits(
     if p.issue:
         names = [k.record.name for k in p.issue]
         result = issue_kits(
-            inputs, None if p.create_root_ca else ca, names, root_ca_valid_days=root_ca_valid_days
+            inputs, None if p.create_root_ca else ca, names, root_ca_valid_days=root_ca_valid_days, now=now
         )
         ca, issued = result.ca, result.kits
     if ca is None:  # cannot happen: a plan without a CA issues at least the server
@@ -98,6 +108,7 @@ def ensure_kits(
     expiry = {k.name: k.certificate().not_valid_after_utc for k in issued}
     for name in p.keep:
         expiry[name] = decode_kit(store.get_kit(name)).certificate().not_valid_after_utc
+    ledger = _update_ledger(store, {k.record.name: k.reason for k in p.issue})
     return KitReport(
         issued=tuple(k.name for k in issued),
         kept=p.keep,
@@ -106,7 +117,22 @@ def ensure_kits(
         ca_fingerprint=ca.fingerprint,
         ca_expires=ca.not_after,
         cert_expiry=expiry,
+        renewed=p.renew,
+        ledger=ledger,
     )
+
+
+def _update_ledger(store: Store, reasons: Mapping[str, str]) -> Ledger:
+    """Record every stored kit's certificate; write the ledger only when that changed it."""
+    old = decode_ledger(store.get_ledger())
+    current: dict[str, LedgerEntry] = {}
+    for name in store.kit_names():
+        blobs = store.get_kit(name)
+        current[name] = entry_for(decode_kit(blobs), blobs)
+    new = record(old, current, reasons)
+    if new != old or store.get_ledger() is None:
+        store.put_ledger(encode_ledger(new))
+    return new
 
 
 def write_kit(kit: Kit, dest: Path) -> Path:

@@ -238,3 +238,4 @@ class StoredState:
     ca: CAState | None
     ca_error: str | None = None  # why the CA is unusable, when ``ca`` is None but something was stored
     kits: Mapping[str, StoredKit | None] = field(default_factory=dict)
+    expires: Mapping[str, datetime.datetime] = field(default_factory=dict)  # readable kits: cert notAfter

@@ -7,6 +7,10 @@ Two kinds of change are never made silently, because NVFlare has no certificate 
   stored kit unreadable or signed by another root): the old kit stays valid until it expires and the site
   must install the new one -> allowed only with ``reissue_kits`` (``--reissue-kits``).
 Adding a participant issues only its kit; removing one deletes only its kit.
+
+Renewal is the one re-issue made without a flag (cert-manager's ``renewBefore``): a kit whose certificate
+expires within ``inputs.certs.renew_before_days`` of ``now`` is re-issued with a fresh key under the same
+root; the ledger then marks the old certificate superseded. Nothing else is touched.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ class KitPlan:
     keep: tuple[str, ...]
     remove: tuple[str, ...]
     refusal: str | None = None  # set -> nothing may be changed; the text says why and which flag allows it
+    renew: tuple[str, ...] = ()  # the subset of ``issue`` that are renewals (same record, cert expiring)
 
     @property
     def changes_nothing(self) -> bool:
@@ -68,7 +73,9 @@ def plan(
     root = stored.ca.fingerprint
     issue_new: list[PlannedKit] = []
     changed: list[PlannedKit] = []
+    renew: list[PlannedKit] = []
     keep: list[str] = []
+    window = datetime.timedelta(days=inputs.certs.renew_before_days)
     for name, want in wanted.items():
         if name not in stored.kits:
             issue_new.append(PlannedKit(want, "new participant"))
@@ -80,12 +87,16 @@ def plan(
             changed.append(PlannedKit(want, "stored kit trusts a different root CA than the stored one"))
         elif have[0] != want:
             changed.append(PlannedKit(want, ", ".join(have[0].differences(want))))
+        elif name in stored.expires and stored.expires[name] - window <= now:
+            expiry = stored.expires[name].isoformat()
+            renew.append(PlannedKit(want, f"renewal: certificate expires {expiry} (renewBefore {window.days}d)"))
         else:
             keep.append(name)
 
     if changed and not (reissue_kits or new_root_ca):
         return _refused(_reissue_message(changed))
-    return KitPlan(False, tuple(issue_new + changed), tuple(keep), remove)
+    issue = tuple(issue_new + changed + renew)
+    return KitPlan(False, issue, tuple(keep), remove, renew=tuple(p.record.name for p in renew))
 
 
 def _why_new_root(inputs: ProvisioningInputs, stored: StoredState, now: datetime.datetime) -> list[str]:

@@ -39,6 +39,12 @@ class Store(Protocol):
     def delete_kit(self, name: str) -> None:
         """Delete one kit; a missing kit is not an error."""
 
+    def get_ledger(self) -> Blobs | None:
+        """The certificate ledger's blob set (see ledger.py), or None when none was stored yet."""
+
+    def put_ledger(self, blobs: Blobs) -> None:
+        """Store the ledger atomically, replacing the previous one (it only ever grows)."""
+
 
 class LocalKitStore:
     """``<root>/ca/`` and ``<root>/kits/<participant>/``, one file per blob; dirs 0700, files 0600.
@@ -95,6 +101,13 @@ class LocalKitStore:
             trash = self._staging / f"del-{uuid.uuid4().hex}"
             os.rename(path, trash)  # one atomic step makes it disappear, then clean up
             shutil.rmtree(trash)
+
+    def get_ledger(self) -> Blobs | None:
+        path = self.root / "ledger"
+        return _read_dir(path) if path.is_dir() else None
+
+    def put_ledger(self, blobs: Blobs) -> None:
+        self._put_dir(self.root / "ledger", blobs, True)
 
     def _kit_dir(self, name: str) -> Path:
         if not name or "/" in name or "\0" in name or name.startswith("."):

@@ -1,13 +1,13 @@
 """FLProject status from what was observed: kits, server, sites, the Flare API's connected list.
 
-Checks run in order (KitsIssued -> ServerReady -> SitesConnected), Ready sums them up. Nothing here is
+Checks run in order (KitsIssued -> CertificatesValid -> ServerReady -> SitesConnected); Ready sums up. Nothing here is
 counted across reconciles: the same snapshot always yields the same status.
 """
 
 from __future__ import annotations
 
 import datetime
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from flarekube.api.status import Condition, FLProjectStatus, ProjectPhase, SiteStatus
@@ -38,6 +38,9 @@ class ProjectSnapshot:
     server_pod_phase: str | None = None
     flare_error: str | None = None  # the admin session failed; None when it answered (or not asked yet)
     flare_polled: bool = False
+    cert_expiry: Mapping[str, datetime.datetime] | None = None  # participant -> its certificate's notAfter
+    renew_before_days: int = 30
+    checked_at: datetime.datetime | None = None  # when cert_expiry was judged (the reconcile's clock)
 
 
 def _iso(value: datetime.datetime | None) -> str | None:
@@ -54,6 +57,24 @@ def check_kits(s: ProjectSnapshot) -> Condition:
     if s.kits_missing:
         return condition("KitsIssued", FALSE, "KitsMissing", "no kit Secret yet for " + ", ".join(s.kits_missing))
     return condition("KitsIssued", TRUE, "KitsIssued", f"root CA sha256 {s.ca_fingerprint[:16]}")
+
+
+def check_certificates(s: ProjectSnapshot) -> Condition:
+    """Every participant's certificate is valid now; the message names the first to expire."""
+    if not s.cert_expiry:
+        return condition("CertificatesValid", FALSE, "NoCertificates", "no participant certificate issued yet")
+    now = s.checked_at or datetime.datetime.now(datetime.timezone.utc)
+    name, first = min(s.cert_expiry.items(), key=lambda item: (item[1], item[0]))
+    expired = sorted(n for n, t in s.cert_expiry.items() if t <= now)
+    if expired:
+        return condition("CertificatesValid", FALSE, "CertificateExpired",
+                         f"expired: {', '.join(expired)} (first at {_iso(first)}); renew or re-issue them")  # fmt: skip
+    left = f"{(first - now).days}d left"
+    if first - datetime.timedelta(days=s.renew_before_days) <= now:
+        return condition("CertificatesValid", TRUE, "RenewalPending",
+                         f"first to expire: {name} at {_iso(first)} ({left}); its renewal is due")  # fmt: skip
+    message = f"first to expire: {name} at {_iso(first)} ({left})"
+    return condition("CertificatesValid", TRUE, "CertificatesValid", message)
 
 
 def check_server(s: ProjectSnapshot) -> Condition:
@@ -76,7 +97,7 @@ def check_sites(s: ProjectSnapshot) -> Condition:
     return condition("SitesConnected", FALSE, "SitesMissing", f"{connected}/{total} connected; missing {missing}")
 
 
-CHECKS = (check_kits, check_server, check_sites)
+CHECKS = (check_kits, check_certificates, check_server, check_sites)
 
 
 def phase(conditions: Sequence[Condition], s: ProjectSnapshot) -> ProjectPhase:
@@ -85,6 +106,8 @@ def phase(conditions: Sequence[Condition], s: ProjectSnapshot) -> ProjectPhase:
     by_type = {c.type: c for c in conditions}
     if not by_type["KitsIssued"].ok:
         return "Provisioning"
+    if by_type["CertificatesValid"].status == FALSE:
+        return "Degraded"  # an expired certificate locks its participant out
     if not by_type["ServerReady"].ok:
         return "Pending"
     if not by_type["SitesConnected"].ok:
@@ -111,6 +134,7 @@ def project_status(s: ProjectSnapshot, previous: FLProjectStatus | None, now: st
         server_endpoint=s.server_endpoint,
         ca_fingerprint=s.ca_fingerprint,
         ca_expires=_iso(s.ca_expires),
+        certs_expire=_iso(min(s.cert_expiry.values())) if s.cert_expiry else None,
         sites=[_site(site) for site in s.sites],
         conditions=merge(previous.conditions if previous else None, conditions, s.generation, now),
     )
