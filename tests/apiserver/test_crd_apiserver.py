@@ -160,6 +160,7 @@ def test_printer_columns_show_the_status(apiserver: client.ApiClient, custom: cl
         custom.patch_namespaced_custom_object_status(GROUP, VERSION, NS, "flprojects", "hospitals", {"status": {
             "phase": "Ready", "sitesConnected": 3, "sitesTotal": 4, "sitesSummary": "3/4",
             "serverEndpoint": "server.default.svc:8002", "caExpires": "2031-11-23T06:00:00Z",
+            "certsExpire": "2027-11-18T06:00:00Z",
             "conditions": [{"type": "Ready", "status": "False", "reason": "SitesNotConnected"}],
             "futureField": "kept",  # a field this schema does not know yet is preserved, not pruned
         }})
@@ -167,8 +168,10 @@ def test_printer_columns_show_the_status(apiserver: client.ApiClient, custom: cl
             "phase": "Running", "round": 7, "rounds": 10, "roundSummary": "7/10", "metric": "0.873",
         }})
         names, rows = _table(apiserver, "flprojects")
-        assert names == ["NAME", "PHASE", "SITES", "SERVER", "CA-EXPIRES", "AGE"]
-        assert rows[0][:5] == ["hospitals", "Ready", "3/4", "server.default.svc:8002", "2031-11-23T06:00:00Z"]
+        # CERTS-EXPIRE (issue 18): the earliest participant certificate expiry, before it locks a site out.
+        assert names == ["NAME", "PHASE", "SITES", "SERVER", "CA-EXPIRES", "CERTS-EXPIRE", "AGE"]
+        assert rows[0][:6] == ["hospitals", "Ready", "3/4", "server.default.svc:8002", "2031-11-23T06:00:00Z",
+                               "2027-11-18T06:00:00Z"]
         names, rows = _table(apiserver, "fljobs")
         assert names == ["NAME", "PROJECT", "ALGORITHM", "ROUND", "PHASE", "METRIC", "AGE"]
         assert rows[0][:6] == ["train", "hospitals", "fedavg", "7/10", "Running", "0.873"]

@@ -7,6 +7,8 @@ crashes at every fault point, a 4th site, and exactly the permissions the chart 
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import shutil
 import subprocess
@@ -106,8 +108,17 @@ def make_project(admin: client.ApiClient, ns: str, sites: int, name: str = "crc"
 
 
 def secrets(api: client.ApiClient, ns: str) -> dict[str, tuple[str, Any]]:
+    """The CA and kit Secrets (identity). The certificate ledger beside them is a record that changes with
+    every issuance by design, so it is not part of "nothing was rewritten" (see ledger())."""
     items = k.list_objects(api, "Secret", ns, naming.selector(naming.project_labels("crc")))
-    return {s["metadata"]["name"]: (s["metadata"]["resourceVersion"], s["data"]) for s in items}
+    return {s["metadata"]["name"]: (s["metadata"]["resourceVersion"], s["data"]) for s in items
+            if s["metadata"]["name"] != naming.ledger_secret("crc")}  # fmt: skip
+
+
+def ledger(api: client.ApiClient, ns: str) -> list[dict[str, Any]]:
+    secret = k.get(api, "Secret", ns, naming.ledger_secret("crc")) or {}
+    raw = base64.b64decode((secret.get("data") or {}).get("ledger.json", ""))
+    return list(json.loads(raw)["entries"]) if raw else []
 
 
 def test_reconcile_builds_everything_as_the_chart_role(apiserver: client.ApiClient, operator_api: client.ApiClient,
@@ -172,6 +183,8 @@ def test_a_fourth_site_issues_exactly_one_kit(apiserver: client.ApiClient, opera
     reconcile.reconcile_project(operator_api, k.get(apiserver, "FLProject", ns, "crc") or {}, full=True, poll=False)
     assert secrets(apiserver, ns) == before
     assert k.get(apiserver, "Deployment", ns, "crc-site-4") is None
+    # The ledger kept the record: site-4's certificate was issued, then revoked with its removal.
+    assert {e["participant"]: e["status"] for e in ledger(apiserver, ns)}.get("site-4") == "revoked"
 
 
 @pytest.mark.parametrize("point", POINTS)

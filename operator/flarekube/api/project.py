@@ -156,7 +156,9 @@ class CertificatesSpec(SpecModel):
 
     model_config = spec_config(
         cel(
-            "self.renewBeforeDays < self.validityDays",
+            # has(): the API server also checks this rule on the CRD's `{}` default, before nested defaults
+            # are filled in; an admitted object always has both (defaulting runs before validation).
+            "!has(self.renewBeforeDays) || !has(self.validityDays) || self.renewBeforeDays < self.validityDays",
             "renewBeforeDays must be shorter than validityDays",
             ".renewBeforeDays",
         )
