@@ -20,6 +20,7 @@ from flarekube.api.job import AlgorithmSpec, FLJob
 # FedOpt's defaults where the spec leaves them open: SGD at learning rate 1.0 without momentum is FedAvg
 # exactly (w + 1.0 * mean diff); Adam's step is normalised, so 1.0 would jump far: 0.01 as in FedOpt papers.
 SERVER_LR_DEFAULT = {"sgd": 1.0, "adam": 0.01}
+CLIENT_API_EXECUTOR = "nvflare.app_common.executors.client_api_executor.ClientAPIExecutor"
 
 
 def algorithm_args(algo: AlgorithmSpec) -> list[str]:
@@ -83,9 +84,9 @@ def split_client_app(folder: Path, site_args: Mapping[str, str]) -> None:
     deploy: dict[str, list[str]] = {"app_server": ["server"]}
     for site, args in site_args.items():
         for entry in client.get("executors", []):
-            executor_args = entry.get("executor", {}).get("args", {})
-            if "task_script_args" in executor_args:
-                executor_args["task_script_args"] = args
+            executor = entry.get("executor", {})
+            if executor.get("path") == CLIENT_API_EXECUTOR:
+                executor.setdefault("args", {})["task_script_args"] = args
         target = folder / f"app_{site}" / "config"
         target.mkdir(parents=True)
         (target / "config_fed_client.json").write_text(json.dumps(client, indent=4))
