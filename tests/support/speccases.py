@@ -201,6 +201,8 @@ CASES: list[Case] = [
     _j("job-algorithm-unknown-param", "spec.algorithm", {"name": "fedprox", "lambda": 0.1}, "spec.algorithm.lambda"),
     _j("job-folder-with-algorithm", "spec", {**job()["spec"], "algorithm": {"name": "fedprox", "mu": 0.1},
        "workload": {"kind": "jobFolder", "jobFolder": {"path": "jobs/mine"}}}, "spec.algorithm"),
+    _j("job-fedopt-min-responses", "spec", {**job()["spec"], "algorithm": {"name": "fedopt"},
+       "faultTolerance": {"minResponses": 1}}, "spec.faultTolerance"),
     _j("job-min-sites-zero", "spec.minSites", 0),
     _j("job-min-sites-above-sites", "spec.minSites", 4),
     _j("job-sites-duplicate", "spec.sites[2]", "site-1", "spec.sites"),

@@ -70,6 +70,9 @@ def test_fedopt_is_nvflares_fedopt_split_into_one_app_per_site(
     got = generator["args"]["optimizer_args"]
     assert {"path": got["path"], "args": got["args"]} == optimizer
     assert optimizer["path"] in SERVER_OPTIMIZERS  # the server's allow-list admits exactly these
+    # FedOptRecipe writes the model from an instance: its seed must survive, or runs start apart
+    model = next(c for c in server["components"] if c["id"] == "model")
+    assert model["path"].endswith("TabularNet") and model["args"]["init_seed"] == 0
     meta = json.loads((folder / "meta.json").read_text())
     assert meta["deploy_map"] == {"app_server": ["server"], "app_site-1": ["site-1"], "app_site-2": ["site-2"]}
     assert not (folder / "app").exists() and not list(folder.glob("*/custom"))

@@ -145,6 +145,13 @@ JOB_FOLDER_ALGORITHM = (
     "flarekube's workloads"
 )
 
+# NVFlare's FedOpt runs on ScatterAndGather, not on FedAvg: flarekube's fault-tolerant FedAvg subclass
+# (minResponses, roundTimeoutSeconds, round progress) does not apply to it.
+FEDOPT_FAULT_TOLERANCE = (
+    "fedopt runs on NVFlare's ScatterAndGather, which waits for every site: minResponses and "
+    "roundTimeoutSeconds apply to fedavg and fedprox only"
+)
+
 
 class FLJobSpec(SpecModel):
     model_config = spec_config(
@@ -164,6 +171,12 @@ class FLJobSpec(SpecModel):
             + ")",
             JOB_FOLDER_ALGORITHM,
             ".algorithm",
+        ),
+        cel(
+            "!has(self.algorithm) || self.algorithm.name != 'fedopt' || !has(self.faultTolerance) || "
+            "(!has(self.faultTolerance.minResponses) && self.faultTolerance.roundTimeoutSeconds == 0)",
+            FEDOPT_FAULT_TOLERANCE,
+            ".faultTolerance",
         ),
         cel(
             "!has(self.faultTolerance) || !has(self.faultTolerance.minResponses) || "
@@ -198,6 +211,8 @@ class FLJobSpec(SpecModel):
         if self.workload.kind == "jobFolder" and not self.algorithm.is_default():
             raise ValueError(f"algorithm: {JOB_FOLDER_ALGORITHM}")
         ft = self.fault_tolerance.min_responses
+        if self.algorithm.name == "fedopt" and (ft is not None or self.fault_tolerance.round_timeout_seconds):
+            raise ValueError(f"faultTolerance: {FEDOPT_FAULT_TOLERANCE}")
         if ft is not None and ft > self.min_sites:
             raise ValueError(f"faultTolerance.minResponses ({ft}) must be <= minSites ({self.min_sites})")
         return self

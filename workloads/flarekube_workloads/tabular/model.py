@@ -24,7 +24,12 @@ class TabularNet(nn.Module):
                 width = h
             layers.append(nn.Linear(width, 1))
         self.net = nn.Sequential(*layers)
+        # Kept as attributes: NVFlare writes a model instance into a job config (FedOptRecipe does) from the
+        # attributes named like its constructor's arguments; a missing one would be lost from the job.
         self.n_features = n_features
+        self.hidden = list(hidden)
+        self.dropout = dropout
+        self.init_seed = init_seed
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of shape ``(N,)``."""

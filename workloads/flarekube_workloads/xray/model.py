@@ -34,6 +34,12 @@ class ChestCNN(nn.Module):
             self.head = nn.Sequential(
                 nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(128, num_classes)
             )
+        # Kept as attributes: NVFlare writes a model instance into a job config (FedOptRecipe does) from the
+        # attributes named like its constructor's arguments; a missing one would be lost from the job.
+        self.num_classes = num_classes
+        self.in_channels = in_channels
+        self.dropout = dropout
+        self.init_seed = init_seed
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, in_channels, H, W)`` -> logits ``(N, num_classes)``."""
