@@ -64,7 +64,13 @@ def test_valid_documents_are_accepted_with_pydantics_defaults(custom: client.Cus
     minimal = project()
     minimal["metadata"]["name"] = "minimal"
     del minimal["spec"]["server"]
-    for doc in (project(), job(), minimal):
+    algorithms = []
+    for i, algorithm in enumerate([{"name": "fedprox", "mu": 0}, {"name": "fedopt", "serverOptimizer": "adam"},
+                                   {"name": "fedopt", "serverLearningRate": 1, "serverMomentum": 0.9}]):  # fmt: skip
+        algorithms.append(job())
+        algorithms[-1]["metadata"]["name"] = f"algorithm-{i}"
+        algorithms[-1]["spec"]["algorithm"] = algorithm
+    for doc in (project(), job(), *algorithms, minimal):  # minimal last: its stored form is checked below
         stored = create(custom, doc)
         try:
             # The API server applied the CRD's defaults; pydantic must read the stored object exactly as

@@ -61,8 +61,8 @@ def _job(kind: str, data: dict[str, Any] | None = None) -> FLJob:
 def test_one_registry_row_per_builtin_workload_and_defaults_filled_once() -> None:
     assert set(WORKLOADS) == {"clinical-tabular", "chest-xray-cnn"} and workload("jobFolder") is None
     tabular = WORKLOADS["clinical-tabular"]
-    assert tabular.model(_job("clinical-tabular"), 17)["args"] == {"n_features": 17}  # from the data
-    assert tabular.model(_job("clinical-tabular"), None)["args"] == {}  # unseen data: the model's default
+    assert tabular.model(_job("clinical-tabular"), 17)["args"] == {"n_features": 17, "init_seed": 0}  # from the data
+    assert tabular.model(_job("clinical-tabular"), None)["args"] == {"init_seed": 0}  # unseen width: the default
     job = _job("clinical-tabular", {"site-2": {"test": "holdout.csv"}})
     assert site_files(job, "site-1", tabular).model_dump() == {"train": "site-1.csv", "test": "site-1_test.csv"}
     assert site_files(job, "site-2", tabular).model_dump() == {"train": "site-2.csv", "test": "holdout.csv"}

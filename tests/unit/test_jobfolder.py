@@ -37,7 +37,7 @@ def test_train_args_carry_the_spec_and_the_sites_own_files() -> None:
     pairs = dict(zip(args[::2], args[1::2], strict=True))
     assert pairs == {
         "--data-dir": "/data", "--local-epochs": "3", "--lr": "0.01", "--batch-size": "32", "--seed": "7",
-        "--train-file": "a b.csv", "--max-batches": "5", "--use-amp": "true",
+        "--train-file": "a b.csv", "--max-batches": "5", "--use-amp": "true", "--algorithm": "fedavg",
     }  # fmt: skip
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from flarekube_workloads.algorithms import ALGORITHMS, LocalAlgorithm, Regularizer
 from flarekube_workloads.reporting import MetricsRecorder
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,9 @@ class LocalTask(Protocol):
         """Metrics of ``model`` on this site's validation data, e.g. ``{"val_auc", "val_loss"}``."""
         ...
 
-    def train(self, model: nn.Module) -> tuple[dict[str, float], int]:
-        """Train ``model`` in place; return metrics (``{"train_loss"}``) and the optimizer steps taken."""
+    def train(self, model: nn.Module, regularizer: Regularizer | None = None) -> tuple[dict[str, float], int]:
+        """Train ``model`` in place, adding ``regularizer(model)`` to every step's loss when given; return
+        metrics (``{"train_loss"}``) and the optimizer steps taken."""
         ...
 
 
@@ -48,6 +50,7 @@ def client_parser(
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--batch-size", type=int, default=batch_size)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--algorithm", choices=ALGORITHMS, default="fedavg", help="the site side of spec.algorithm")
     p.add_argument("--device", default=device, help=device_help)
     return p
 
@@ -100,13 +103,15 @@ def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
 
-def run_client_loop(model: nn.Module, task: LocalTask, site: str, recorder: MetricsRecorder) -> None:
+def run_client_loop(model: nn.Module, task: LocalTask, site: str, recorder: MetricsRecorder,
+                    algorithm: LocalAlgorithm | None = None) -> None:  # fmt: skip
     """Serve NVFlare tasks until the job ends. ``flare.init()`` must have been called."""
     # imported here so that the pure training/eval modules stay importable without nvflare's side effects
     import nvflare.client as flare
     from nvflare.app_common.abstract.fl_model import FLModel
 
     local_state: dict[str, torch.Tensor] | None = None
+    algo = algorithm or LocalAlgorithm("fedavg")
     log.info("site %s: working directory %s", site, os.getcwd())
     while flare.is_running():
         input_model = flare.receive()
@@ -134,8 +139,12 @@ def run_client_loop(model: nn.Module, task: LocalTask, site: str, recorder: Metr
 
         # a train task (FedAvg's "train"): evaluate the received global model first
         eval_metrics = task.evaluate(model)
-        train_metrics, steps = task.train(model)
+        algo.begin_round(model, input_model.meta)
+        train_metrics, steps = task.train(model, algo.regularizer)
         local_state = cpu_state(model)
-        metrics = recorder.record(round_num, {**train_metrics, **eval_metrics, "num_samples": task.num_train_samples})
+        metrics = recorder.record(
+            round_num,
+            {**train_metrics, **eval_metrics, **algo.end_round(model), "num_samples": task.num_train_samples},
+        )
         log.info("site %s round %d: %s", site, round_num, metrics)
         flare.send(FLModel(params=local_state, metrics=metrics, meta={"NUM_STEPS_CURRENT_ROUND": steps}))

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, JsonValue, model_validator
 
 from flarekube.api.common import ObjectMeta, SpecModel, cel, spec_config
 from flarekube.api.types import DNSLabel
 
 Scalar = str | int | float | bool
 WorkloadKind = Literal["clinical-tabular", "chest-xray-cnn", "jobFolder"]
-AlgorithmName = Literal["fedavg"]
+AlgorithmName = Literal["fedavg", "fedprox", "fedopt"]
 
 
 class JobFolderSource(SpecModel):
@@ -63,11 +63,59 @@ class WorkloadSpec(SpecModel):
         return self
 
 
-class AlgorithmSpec(SpecModel):
-    """The federated algorithm that combines the sites' results."""
+# Which algorithm each typed parameter belongs to: one table for the CEL rules and the pydantic check.
+ALGORITHM_FIELDS: dict[str, tuple[str, str]] = {
+    # python name: (wire name, algorithm)
+    "mu": ("mu", "fedprox"),
+    "server_optimizer": ("serverOptimizer", "fedopt"),
+    "server_learning_rate": ("serverLearningRate", "fedopt"),
+    "server_momentum": ("serverMomentum", "fedopt"),
+}
 
-    name: AlgorithmName = Field(default="fedavg", description="The algorithm (fedavg).")
-    params: dict[str, Scalar] = Field(default_factory=dict, description="Algorithm-specific arguments.")
+
+def _only_for(wire: str, algorithm: str) -> dict[str, JsonValue]:
+    return cel(f"!has(self.{wire}) || self.name == '{algorithm}'", f"{wire} applies only to {algorithm}", f".{wire}")
+
+
+class AlgorithmSpec(SpecModel):
+    """The federated algorithm and its typed parameters; each parameter belongs to one algorithm."""
+
+    # One model with optional fields rather than a discriminated union: the CRD stays one flat schema, and
+    # a parameter given to the wrong algorithm is refused by name (CEL here, the validator in pydantic).
+
+    model_config = spec_config(
+        *(_only_for(w, a) for w, a in ALGORITHM_FIELDS.values()),
+        cel("!has(self.serverMomentum) || !has(self.serverOptimizer) || self.serverOptimizer == 'sgd'",
+            "serverMomentum applies only to serverOptimizer sgd", ".serverMomentum"),
+    )
+
+    name: AlgorithmName = Field(default="fedavg", description="The algorithm: fedavg, fedprox or fedopt.")
+    mu: float | None = Field(
+        default=None, ge=0, le=1000,
+        description="fedprox: weight of the proximal term (mu/2)*||w - w_global||^2 (0: exactly FedAvg).",
+    )  # fmt: skip
+    server_optimizer: Literal["sgd", "adam"] | None = Field(
+        default=None, description="fedopt: the server's optimizer over the averaged update (default sgd)."
+    )
+    server_learning_rate: float | None = Field(
+        default=None, gt=0, le=100, description="fedopt: the server optimizer's learning rate (default 1.0)."
+    )
+    server_momentum: float | None = Field(
+        default=None, ge=0, le=0.999, description="fedopt with sgd: the server's momentum (default 0)."
+    )
+
+    @model_validator(mode="after")
+    def _params_belong(self) -> AlgorithmSpec:
+        for attr, (wire, algorithm) in ALGORITHM_FIELDS.items():
+            if getattr(self, attr) is not None and self.name != algorithm:
+                raise ValueError(f"{wire} applies only to {algorithm}")
+        if self.server_momentum is not None and self.server_optimizer == "adam":
+            raise ValueError("serverMomentum applies only to serverOptimizer sgd")
+        return self
+
+    def is_default(self) -> bool:
+        """Plain FedAvg with nothing set (what a jobFolder job may carry: the API server defaults it)."""
+        return self.name == "fedavg" and all(getattr(self, a) is None for a in ALGORITHM_FIELDS)
 
 
 class SiteFiles(SpecModel):
@@ -94,6 +142,19 @@ class FaultTolerance(SpecModel):
     )
 
 
+JOB_FOLDER_ALGORITHM = (
+    "a jobFolder job brings its own algorithm (its config_fed_server.json); spec.algorithm applies only to "
+    "flarekube's workloads"
+)
+
+# NVFlare's FedOpt runs on ScatterAndGather, not on FedAvg: flarekube's fault-tolerant FedAvg subclass
+# (minResponses, roundTimeoutSeconds, round progress) does not apply to it.
+FEDOPT_FAULT_TOLERANCE = (
+    "fedopt runs on NVFlare's ScatterAndGather, which waits for every site: minResponses and "
+    "roundTimeoutSeconds apply to fedavg and fedprox only"
+)
+
+
 class FLJobSpec(SpecModel):
     """A training run: its project, workload, algorithm, rounds and sites."""
 
@@ -107,6 +168,19 @@ class FLJobSpec(SpecModel):
             "!has(self.sites) || self.sites.all(s, self.sites.exists_one(t, t == s))",
             "sites must be unique",
             ".sites",
+        ),
+        cel(
+            "self.workload.kind != 'jobFolder' || !has(self.algorithm) || (self.algorithm.name == 'fedavg' && "
+            + " && ".join(f"!has(self.algorithm.{w})" for w, _ in ALGORITHM_FIELDS.values())
+            + ")",
+            JOB_FOLDER_ALGORITHM,
+            ".algorithm",
+        ),
+        cel(
+            "!has(self.algorithm) || self.algorithm.name != 'fedopt' || !has(self.faultTolerance) || "
+            "(!has(self.faultTolerance.minResponses) && self.faultTolerance.roundTimeoutSeconds == 0)",
+            FEDOPT_FAULT_TOLERANCE,
+            ".faultTolerance",
         ),
         cel(
             "!has(self.faultTolerance) || !has(self.faultTolerance.minResponses) || "
@@ -138,7 +212,11 @@ class FLJobSpec(SpecModel):
                 raise ValueError("sites must be unique")
             if self.min_sites > len(self.sites):
                 raise ValueError(f"minSites ({self.min_sites}) must be <= size(sites) ({len(self.sites)})")
+        if self.workload.kind == "jobFolder" and not self.algorithm.is_default():
+            raise ValueError(f"algorithm: {JOB_FOLDER_ALGORITHM}")
         ft = self.fault_tolerance.min_responses
+        if self.algorithm.name == "fedopt" and (ft is not None or self.fault_tolerance.round_timeout_seconds):
+            raise ValueError(f"faultTolerance: {FEDOPT_FAULT_TOLERANCE}")
         if ft is not None and ft > self.min_sites:
             raise ValueError(f"faultTolerance.minResponses ({ft}) must be <= minSites ({self.min_sites})")
         return self

@@ -48,8 +48,9 @@ def cross_check(project: FLProject, job: FLJob) -> list[str]:
     return problems
 
 
-# Algorithms whose results carry model state that a site's privacy filters never see, by name (the
-# FLJob enum gains them with the algorithms issue; the rule is here so a site's privacy cannot be bypassed).
+# Algorithms whose results carry model state that a site's privacy filters never see, by name: the rule is
+# here so a site's privacy cannot be bypassed. SCAFFOLD is not in the FLJob enum yet (see api/job.py); the
+# rule stands ready for it and is unit-tested on a spec built past validation.
 UNFILTERED_STATE = {
     "scaffold": "SCAFFOLD's control variates travel in the result's metadata, which no privacy filter touches",
 }

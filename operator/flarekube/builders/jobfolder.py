@@ -19,6 +19,7 @@ from flarekube_workloads.contract import STATS_GROUP
 
 from flarekube.api.job import FLJob, SiteFiles
 from flarekube.api.validation import job_folder_problems
+from flarekube.builders.algorithms import algorithm_args, make_recipe, split_client_app
 from flarekube.builders.workloads import Workload, workload
 
 CLIENT_SCRIPT_NAME = "flarekube_client.py"
@@ -45,6 +46,7 @@ def train_args(job: FLJob, site: SiteInputs) -> str:
         "--lr", repr(w.learning_rate),
         "--batch-size", str(w.batch_size),
         "--seed", str(job.spec.seed),
+        *algorithm_args(job.spec.algorithm),
     ]  # fmt: skip
     if site.files.train:
         args += ["--train-file", site.files.train]
@@ -70,35 +72,19 @@ def build_job_folder(job: FLJob, dest: Path, sites: Mapping[str, SiteInputs], *,
     row = workload(job.spec.workload.kind)
     if row is None:
         return copy_user_job_folder(job, dest)
-    # Imported here: the recipe pulls in torch, which the operator's reconcile path never needs.
-    from nvflare.app_opt.pt.recipes.fedavg import FedAvgRecipe
-    from nvflare.client.config import TransferType
-
     # The recipe insists on a script file to copy into custom/; a placeholder is exported and then
     # replaced by the installed module (use_installed_client), so the job carries no code at all.
     staging = Path(tempfile.mkdtemp(prefix="flarekube-script-"))
     script = staging / CLIENT_SCRIPT_NAME
     script.write_text("# replaced by the installed module\n")
-    recipe = FedAvgRecipe(
-        name=job.metadata.name,
-        model=row.model(job, input_width),
-        min_clients=job.spec.min_sites,
-        num_rounds=job.spec.rounds,
-        train_script=str(script),
-        key_metric=row.key_metric,
-        key_metric_mode="max",
-        # Sites send weight DIFFERENCES: a site's privacy filters (top-k%, noise) are meant for them (on
-        # full weights they would zero the model), and FedAvg adds the averaged difference to the global.
-        params_transfer_type=TransferType.DIFF,
-    )
-    recipe.set_per_site_config(
-        {name: {"train_args": train_args(job, inputs)} for name, inputs in sites.items()}
-    )
+    site_args = {name: train_args(job, inputs) for name, inputs in sites.items()}
+    recipe = make_recipe(job, row.model(job, input_width), str(script), row.key_metric, site_args)
     dest.mkdir(parents=True, exist_ok=True)
     recipe.export(str(dest))
     folder = dest / job.metadata.name
     if not (folder / "meta.json").is_file():
         raise JobFolderError(f"NVFlare did not write {folder}/meta.json")
+    split_client_app(folder, site_args)
     apply_fault_tolerance(folder, job, linger_seconds)
     use_installed_client(folder, row)
     shutil.rmtree(staging, ignore_errors=True)

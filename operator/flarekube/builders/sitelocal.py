@@ -39,6 +39,9 @@ FLAREKUBE_COMPONENT_PREFIXES = (
     "nvflare.app_opt.pt.file_model_persistor.PTFileModelPersistor",
     "nvflare.app_common.executors.client_api_executor.ClientAPIExecutor",
 )
+# The server alone also builds FedOpt's optimizer (PTFedOptModelShareableGenerator instantiates it from
+# the job's optimizer_args at run time): the two spec.algorithm.serverOptimizer offers, exactly.
+SERVER_OPTIMIZERS = ("torch.optim.SGD", "torch.optim.Adam")
 PRIVACY_SCOPE = "site-policy"
 TOP_MARGIN = 0.1
 PERCENTILE_PRIVACY = "nvflare.app_common.filters.percentile_privacy.PercentilePrivacy"
@@ -65,7 +68,7 @@ def render_local(kit_files: Mapping[str, bytes], kind: str, policy: SitePolicy |
     if kind == "server":
         authz["permissions"][OPERATOR_ROLE] = _operator_rights(submit=True, byoc=True)
         out[AUTHORIZATION] = _dump(authz)
-        out[RESOURCES] = _dump(_allow(resources, ()))
+        out[RESOURCES] = _dump(_allow(resources, SERVER_OPTIMIZERS))
         return out
     policy = policy or SitePolicy()
     out[AUTHORIZATION] = _dump(site_authorization(policy))

@@ -38,7 +38,8 @@ class Workload:
 
 def _tabular_args(job: FLJob, width: int | None) -> dict[str, object]:
     # The input width is the data's, not a constant: without it observed, the model's own default stands.
-    return {"n_features": width} if width else {}
+    # init_seed: the FLJob's seed, so that one spec starts every run from the same global model.
+    return {"n_features": width, "init_seed": job.spec.seed} if width else {"init_seed": job.spec.seed}
 
 
 WORKLOADS: dict[str, Workload] = {
@@ -53,7 +54,7 @@ WORKLOADS: dict[str, Workload] = {
         kind="chest-xray-cnn",
         client_module="flarekube_workloads.xray.client",
         model_class="flarekube_workloads.xray.model.ChestCNN",
-        model_args=lambda job, width: {"num_classes": 14},  # the 14 ChestX-ray14 findings
+        model_args=lambda job, width: {"num_classes": 14, "init_seed": job.spec.seed},  # 14 ChestX-ray14 findings
         check_data=xray_layout_problems,
     ),
 }

@@ -7,7 +7,7 @@ site's own test rows. Keeping one implementation for both keeps the comparison f
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
@@ -43,8 +43,12 @@ def fit(
     batch_size: int,
     generator: torch.Generator,
     device: torch.device | None = None,
+    regularizer: Callable[[nn.Module], torch.Tensor] | None = None,
 ) -> tuple[float, int]:
-    """Adam + BCE-with-logits over shuffled mini-batches; returns (mean loss of the last epoch, steps)."""
+    """Adam + BCE-with-logits over shuffled mini-batches; returns (mean loss of the last epoch, steps).
+
+    ``regularizer(model)`` is added to each step's loss (an algorithm's term, e.g. FedProx's proximal one);
+    the reported loss is the data loss alone, comparable across algorithms."""
     device = device or next(model.parameters()).device
     # one CPU thread for the whole loop (see cpu_threads); a GPU needs no cap
     with cpu_threads(1) if device.type == "cpu" else nullcontext():
@@ -63,7 +67,7 @@ def fit(
                 idx = order[start : start + batch_size]
                 optimizer.zero_grad()
                 loss = loss_fn(model(xt[idx]), yt[idx])
-                loss.backward()
+                (loss + regularizer(model) if regularizer is not None else loss).backward()
                 optimizer.step()
                 steps += 1
                 total += float(loss.detach()) * len(idx)

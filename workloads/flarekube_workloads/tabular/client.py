@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from flarekube_workloads.algorithms import LocalAlgorithm, Regularizer
 from flarekube_workloads.contract import TABULAR_TEST_FILE, TABULAR_TRAIN_FILE
 from flarekube_workloads.flare_loop import (
     client_parser,
@@ -59,7 +60,7 @@ class TabularTask:
         m = score(model, self.data.x_test, self.data.y_test)
         return {"val_auc": m["auc"], "val_loss": m["loss"]}
 
-    def train(self, model: nn.Module) -> tuple[dict[str, float], int]:
+    def train(self, model: nn.Module, regularizer: Regularizer | None = None) -> tuple[dict[str, float], int]:
         a = self.args
         loss, steps = fit(
             model,
@@ -70,6 +71,7 @@ class TabularTask:
             a.batch_size,
             self.generator,
             self.device,
+            regularizer,
         )
         return {"train_loss": loss}, steps
 
@@ -98,7 +100,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     device = pick_device(args.device)
     seed_everything(args.seed)
     model = TabularNet(n_features=data.n_features).to(device)
-    run_client_loop(model, TabularTask(data, args, device), site, MetricsRecorder(site))
+    task = TabularTask(data, args, device)
+    run_client_loop(model, task, site, MetricsRecorder(site), LocalAlgorithm(args.algorithm))
 
 
 if __name__ == "__main__":

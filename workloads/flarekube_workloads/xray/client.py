@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from flarekube_workloads.algorithms import LocalAlgorithm, Regularizer
 from flarekube_workloads.flare_loop import (
     client_parser,
     expand_site,
@@ -62,11 +63,11 @@ class XrayTask:
         m = evaluate(model, d.val_images, d.val_labels, self.device, max_batches=self.args.max_eval_batches)
         return {"val_auc": m["auc"], "val_loss": m["loss"]}
 
-    def train(self, model: nn.Module) -> tuple[dict[str, float], int]:
+    def train(self, model: nn.Module, regularizer: Regularizer | None = None) -> tuple[dict[str, float], int]:
         a, d = self.args, self.data
         loss, steps = fit(
             model, d.train_images, d.train_labels, a.local_epochs, a.lr, a.batch_size, self.generator,
-            self.device, a.max_batches,
+            self.device, a.max_batches, regularizer,
         )  # fmt: skip
         return {"train_loss": loss}, steps
 
@@ -92,7 +93,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         torch.set_num_threads(args.cpu_threads)
     seed_everything(args.seed)
     model = ChestCNN(num_classes=data.num_classes).to(device)
-    run_client_loop(model, XrayTask(data, args, device), site, MetricsRecorder(site))
+    task = XrayTask(data, args, device)
+    run_client_loop(model, task, site, MetricsRecorder(site), LocalAlgorithm(args.algorithm))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ memory at 1 byte per pixel and the host->device copy 4x smaller than float32.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -43,8 +43,11 @@ def fit(
     generator: torch.Generator,
     device: torch.device,
     max_batches: int = 0,
+    regularizer: Callable[[nn.Module], torch.Tensor] | None = None,
 ) -> tuple[float, int]:
     """Adam + BCE-with-logits; returns (mean loss over the batches of the last epoch, optimizer steps).
+
+    ``regularizer(model)`` is added to each step's loss (an algorithm's term, e.g. FedProx's proximal one).
 
     ``max_batches`` caps the batches per call (a whole local round), for fast CI runs.
     """
@@ -64,7 +67,7 @@ def fit(
             y = torch.from_numpy(labels[idx]).to(device, non_blocking=True)
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(model(x), y)
-            loss.backward()
+            (loss + regularizer(model) if regularizer is not None else loss).backward()
             optimizer.step()
             steps += 1
             # accumulate on device: a .item() per step would synchronise the GPU every batch
