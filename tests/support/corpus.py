@@ -83,7 +83,7 @@ def _full_project(doc: Doc) -> None:
 
 def _full_job(doc: Doc) -> None:
     doc["spec"].update(
-        algorithm={"name": "fedavg", "params": {"a": 1}},
+        algorithm={"name": "fedprox", "mu": 0.01},
         minSites=3,
         data={"site-1": {"train": "train.csv", "test": "sub/test.csv"}, "site-2": {}},
         faultTolerance={"minResponses": 2, "roundTimeoutSeconds": 86400},
