@@ -206,7 +206,8 @@ def logs(
     """Print a participant's log of the detached run (the latest run in that workspace)."""
     if server == (site is not None):
         fail("give SITE or --server (one of them)", Exit.USAGE)
-    data = _record(_chosen(file, project, workspace, running=False))
+    ws = _chosen(file, project, workspace, running=False)
+    data = _record(ws)
     name = "server" if server else str(site)
     known: dict[str, str] = data.get("logs") or {}
     if name not in known:
@@ -220,7 +221,7 @@ def logs(
             sys.stdout.write(line + "\n")
         return
     try:
-        for line in detached.follow(path, tail, lambda: detached.alive(data)):
+        for line in detached.follow(path, tail, lambda: _is_running(ws)):
             sys.stdout.write(line + "\n")
             sys.stdout.flush()
     except KeyboardInterrupt:
