@@ -7,10 +7,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from flarekube.api.documents import STDIN
 from flarekube.cli.app import (
     Exit,
     FilenameOption,
@@ -25,6 +26,10 @@ from flarekube.cli.app import (
     load_bundle_or_fail,
     workspace_dir,
 )
+
+if TYPE_CHECKING:
+    from flarekube.api import Bundle
+    from flarekube.local.runner import RunOptions
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -66,30 +71,72 @@ def run(
     reissue_kits: ReissueKitsOption = False,
     new_root_ca: NewRootCAOption = False,
     compare: Annotated[bool, typer.Option(help="Also train local-only baselines and compare AUCs.")] = True,
+    detach: Annotated[
+        bool, typer.Option("--detach", "-d", help="Run in the background; follow with status, logs and stop.")
+    ] = False,
+    supervised: Annotated[bool, typer.Option("--supervised", hidden=True)] = False,  # the detached supervisor
 ) -> None:
     """Run a real NVFlare federation on this machine: server + one process per site, mTLS on 127.0.0.1.
 
     Provisions (or reuses) the kits, starts everything, submits each FLJob with the Flare API,
     shows progress per round and writes global_model.pt, metrics.csv, summary.json and plot.png.
     Ctrl-C, SIGTERM and SIGHUP stop every process it started (exit 128 + the signal's number); if this
-    command is killed outright, a watchdog stops them.
+    command is killed outright, a watchdog stops them. With --detach a supervisor in its own session
+    does all this (the same guarantees) and the command returns; `flarekube status`, `logs SITE` and
+    `stop` talk to it.
     """
-    from flarekube.local.federation import FederationError
-    from flarekube.local.runner import RunError, RunOptions
-    from flarekube.local.runner import run as run_local
-    from flarekube.local.workspace import PortInUse
-    from flarekube.provisioning import KitStoreRefusal
+    from flarekube.local import detached
+    from flarekube.local.runner import RunOptions
+    from flarekube.local.workspace import Workspace, default_root
 
-    bundle = load_bundle_or_fail(inputs(files, filename))
+    paths = inputs(files, filename)
+    if detach and STDIN in paths:
+        fail("--detach cannot read stdin (the supervisor starts later): give the documents as files", Exit.USAGE)
+    bundle = load_bundle_or_fail(paths)
     target = out or Path("runs") / (bundle.jobs[0].metadata.name if bundle.jobs else bundle.project.metadata.name)
+    ws = Workspace(workspace_dir(workspace) or default_root(bundle.project.metadata.name))
     options = RunOptions(
         out=target,
-        workspace=workspace_dir(workspace),
+        workspace=ws.root,
         connect_timeout=connect_timeout,
         reissue_kits=reissue_kits,
         new_root_ca=new_root_ca,
         compare=compare,
     )
+    if detach:
+        from flarekube.cli.detach import start_detached
+
+        start_detached(bundle, paths, ws, options)
+        return
+    if not supervised:
+        _run_foreground(bundle, options)
+        return
+    project = bundle.project
+    detached.begin(
+        ws, project=project.metadata.name, project_name=project.project_name,
+        jobs=[j.metadata.name for j in bundle.jobs], rounds={j.metadata.name: j.spec.rounds for j in bundle.jobs},
+        participants=["server", *(s.name for s in project.spec.sites)], out=target.resolve(),
+        files=[str(p) for p in paths],
+    )  # fmt: skip
+    options.report = lambda progress: detached.report(ws, progress)
+    code = int(Exit.RUNTIME)  # an unexpected exception: a failure, with its traceback in the log
+    try:
+        _run_foreground(bundle, options)
+        code = 0
+    except typer.Exit as done:
+        code = done.exit_code
+        raise
+    finally:
+        detached.finish(ws, code)
+
+
+def _run_foreground(bundle: Bundle, options: RunOptions) -> None:
+    from flarekube.local.federation import FederationError
+    from flarekube.local.runner import RunError
+    from flarekube.local.runner import run as run_local
+    from flarekube.local.workspace import PortInUse
+    from flarekube.provisioning import KitStoreRefusal
+
     try:
         with stop_on_signals():
             run_local(bundle, options, console)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.console import Group
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -13,6 +15,7 @@ from flarekube.local.samples import Sample, latest_by_site, rounds_done
 class JobView:
     def __init__(self, job_name: str, rounds: int, sites: list[str]) -> None:
         self.sites = sites
+        self.total = rounds
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -36,6 +39,18 @@ class JobView:
         server = progress.rounds_done if progress is not None else 0
         self.rounds = max(self.rounds, server, rounds_done(samples, self.sites))
         self.progress.update(self.task, completed=self.rounds, status=status)
+
+    def snapshot(self, status: str) -> dict[str, Any]:
+        """What `flarekube status` shows of this job: the round and each site's last numbers."""
+        latest = latest_by_site(self.samples)
+        sites = {}
+        for site in self.sites:
+            row = latest.get(site, {})
+            round_ = row.get("round")
+            sites[site] = {"connected": site in self.connected,
+                           "round": None if round_ is None or round_ == -1 else int(round_) + 1,
+                           "trainLoss": row.get("train_loss"), "valAuc": row.get("val_auc")}  # fmt: skip
+        return {"status": status, "round": self.rounds, "rounds": self.total, "sites": sites}
 
     def table(self) -> Table:
         table = Table(expand=False)

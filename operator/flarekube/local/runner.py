@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,12 @@ class RunOptions:
     reissue_kits: bool = False
     new_root_ca: bool = False
     compare: bool = True
+    # Called with what a detached run records (phase, then per poll the job's round and sites).
+    report: Callable[[dict[str, Any]], None] | None = None
+
+    def progress(self, **data: Any) -> None:
+        if self.report is not None:
+            self.report(data)
 
 
 @dataclass
@@ -66,6 +73,7 @@ def run(bundle: Bundle, options: RunOptions, console: Console) -> list[JobResult
             )
         plan.append((job, inputs))
     sites = sorted({s for job, _ in plan for s in job_sites(job, all_sites)}, key=all_sites.index)
+    options.progress(phase="checked")
 
     ws = Workspace(options.workspace or default_root(project.metadata.name))
     started = time.monotonic()
@@ -84,6 +92,7 @@ def run(bundle: Bundle, options: RunOptions, console: Console) -> list[JobResult
             f"[green]federation up[/] server + {len(sites)} sites connected with mTLS "
             f"in {time.monotonic() - started:.1f}s"
         )
+        options.progress(phase="up")
         for job, inputs in plan:
             out = options.out if len(plan) == 1 else options.out / job.metadata.name
             results.append(_run_job(fed, job, inputs, out, options, console))
@@ -123,7 +132,9 @@ def _run_job(
             state = flare.job_state(fed.session, job_id)
             view.update(read_samples(ws.metrics), state.status, flare.connected_sites(fed.session),
                         None if state.finished else flare.job_progress(fed.session, job_id))
+            options.progress(phase="job", job=job.metadata.name, jobId=job_id, **view.snapshot(state.status))
         view.update(read_samples(ws.metrics), state.status)
+        options.progress(phase="job", job=job.metadata.name, jobId=job_id, **view.snapshot(state.status))
     console.print()
     seconds = time.monotonic() - started
     return _report(fed, job, job_id, state, inputs, out, seconds, options, console)
