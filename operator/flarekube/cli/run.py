@@ -77,7 +77,6 @@ def run(
     from flarekube.local.federation import FederationError
     from flarekube.local.runner import RunError, RunOptions
     from flarekube.local.runner import run as run_local
-    from flarekube.local.workspace import PortInUse
     from flarekube.provisioning import KitStoreRefusal
 
     bundle = load_bundle_or_fail(inputs(files, filename))
@@ -99,5 +98,5 @@ def run(
         fail("interrupted: every NVFlare process was stopped", Exit.INTERRUPTED)
     except KitStoreRefusal as error:
         fail(f"kits not issued: {error}", Exit.REFUSED)
-    except (RunError, FederationError, PortInUse) as error:
+    except (RunError, FederationError) as error:
         fail(str(error), Exit.RUNTIME)
