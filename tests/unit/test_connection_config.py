@@ -5,18 +5,25 @@ or ledger entry changes (real NVFlare provisioner, the cluster objects as the co
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from flarekube import naming
 from flarekube.api import FLProject, parse_document
 from flarekube.builders import connection, localconfig, secrets
 from flarekube.builders.connection import ConnectionRenderError, Ports, for_kit, render_connection
 from flarekube.builders.project import Target, desired, rendered_config, target
 from flarekube.builders.provisioning import provisioning_inputs
+from flarekube.cli import app
+from flarekube.local.ports import free_port
 from flarekube.provisioning import LocalKitStore, ensure_kits, load_state, materialize, plan
 from flarekube.provisioning.codec import KIT_MANIFEST, decode_kit
+from typer.testing import CliRunner
+
+from tests.support.federation import project_doc
 
 HOST = "crc-server.ns.svc.cluster.local"
 
@@ -159,3 +166,36 @@ def test_the_pod_copies_the_connection_file_over_the_kits_copy() -> None:
 def test_a_kit_that_is_not_nvflares_is_named(files: dict[str, bytes], kind: str, message: str) -> None:
     with pytest.raises(ConnectionRenderError, match=message):
         connection.render_connection(files, kind, Ports(1, 2))
+
+
+def _cli(tmp_path: Path, doc: dict[str, Any], *args: str) -> tuple[int, str]:
+    spec = tmp_path / "project.yaml"
+    spec.write_text(yaml.safe_dump(doc))
+    result = CliRunner().invoke(app, [*args[:1], str(spec), *args[1:]],
+                                env={"XDG_STATE_HOME": str(tmp_path / "state"), "COLUMNS": "200"})  # fmt: skip
+    return result.exit_code, result.output
+
+
+def test_plan_and_kits_report_a_port_change_as_config_only(tmp_path: Path) -> None:
+    doc = project_doc("ports", 1)
+    doc["spec"]["server"] = {"flPort": free_port(), "adminPort": free_port()}
+    code, out = _cli(tmp_path, doc, "kits")
+    assert code == 0, out
+    state = tmp_path / "state" / "flarekube" / "ports"
+    before = snapshot(state / "kits")
+    doc["spec"]["server"] = {"flPort": free_port(), "adminPort": free_port()}
+
+    code, out = _cli(tmp_path, doc, "plan", "-o", "json")
+    assert code == 0, out
+    data = json.loads(out)
+    assert data["issue"] == [] and data["refused"] is None
+    assert {r["participant"] for r in data["reconfigure"]} == set(data["keep"])
+    assert all(r["reason"].endswith("config re-rendered, nothing re-issued") for r in data["reconfigure"])
+    code, out = _cli(tmp_path, doc, "plan")
+    assert code == 0 and "~ config" in out and "nothing re-issued" in out and "+ issue" not in out, out
+
+    code, out = _cli(tmp_path, doc, "kits")
+    assert code == 0 and "config re-rendered, nothing re-issued" in out, out
+    assert out.count("kept, config re-rendered (ports)") == 4 and not re.search(r"│\s*issued\s*│", out), out
+    assert snapshot(state / "kits") == before  # certificates, keys and the ledger
+    assert json.loads((state / "ports.json").read_text())["fl"] == doc["spec"]["server"]["flPort"]
