@@ -18,9 +18,10 @@ SECRETS = (".crt", ".key", ".pem")
 
 
 def identity_files(state: Path) -> dict[str, str]:
-    """Digests of the whole kit store (CA, kits, ledger) and of every certificate/key in the run copies."""
+    """Digests of the whole kit store (CA, kits, ledger) and of every certificate/key in the participants'
+    run copies of startup/ (not job transfers: NVFlare copies the submitter's certificate into each job)."""
     files = [p for p in (state / "kits").rglob("*") if p.is_file()]
-    files += [p for p in (state / "run").rglob("*") if p.is_file() and p.suffix in SECRETS]
+    files += [p for p in (state / "run" / "participants").glob("*/startup/*") if p.suffix in SECRETS]
     return {p.relative_to(state).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
 
 
