@@ -23,6 +23,7 @@ ANNOTATION_PARTICIPANT = f"{GROUP}/participant"  # the exact NVFlare name (label
 ANNOTATION_FINGERPRINT = f"{GROUP}/issued-for"
 ANNOTATION_LOCAL_CONFIG = f"{GROUP}/local-config"  # digest of the rendered local/: a change rolls the pod
 ANNOTATION_CERTIFICATE = f"{GROUP}/certificate-sha256"  # the kit's certificate: a renewal rolls the pod
+ANNOTATION_CONNECTION = f"{GROUP}/connection-config"  # digest of the rendered startup/fed_*.json (ports)
 
 CA_FINALIZER = f"{GROUP}/ca-protection"
 
@@ -31,6 +32,7 @@ COMPONENT_SITE = "site"
 COMPONENT_KIT = "kit"
 COMPONENT_CA = "ca"
 COMPONENT_LOCAL_CONFIG = "local-config"  # a participant's rendered local/ (builders/localconfig.py)
+COMPONENT_CONNECTION = "connection-config"  # a participant's rendered connection file (same module)
 
 MAX_LABEL = 63
 _NOT_LABEL = re.compile(r"[^a-z0-9-]+")
@@ -84,6 +86,11 @@ def kit_secret(project: str, participant: str) -> str:
 def local_config(project: str, participant: str) -> str:
     """The ConfigMap holding a participant's rendered local/ (its policy): apart from its kit Secret."""
     return label_safe(project, "local", participant)
+
+
+def connection_config(project: str, participant: str) -> str:
+    """The ConfigMap holding a participant's rendered startup/fed_*.json (the server's ports): not identity."""
+    return label_safe(project, "connection", participant)
 
 
 def netpol(project: str, what: str) -> str:

@@ -68,7 +68,8 @@ def test_site_that_does_not_connect_is_named_with_its_log(run_flarekube, tmp_pat
     assert issued.returncode == 0, issued.stdout + issued.stderr
     kit = tmp_path / "state" / "flarekube" / "slow" / "kits" / "kits" / "site-2" / "startup.fed_client.json"
     config = json.loads(kit.read_text())
-    config["servers"][0]["service"]["target"] = "localhost:9"  # the discard port: nothing answers
+    # a host nobody answers for (the kit's host is identity and kept; its port is re-rendered from the spec)
+    config["servers"][0]["service"]["target"] = "nowhere.invalid:9"
     kit.write_text(json.dumps(config))
 
     result = run_flarekube(project, job, args=("--connect-timeout", "15"))

@@ -13,6 +13,7 @@ from flarekube.builders.common import Owner
 
 OWNER = Owner("FLProject", "crc", "uid-1", "fl")
 LOCAL = {"authorization.json": b"{}\n", "resources.json": b"{}\n"}
+CONNECTION = {"startup/fed_client.json": b"{}\n"}
 MANIFEST = json.dumps({
     "format": 1,
     "files": [
@@ -66,7 +67,7 @@ def test_names_are_dns_labels_and_stable() -> None:
 
 def test_server_is_one_recreated_replica_with_a_workspace_pvc() -> None:
     p = project()
-    dep = server.server_deployment(p, OWNER, MANIFEST, naming.server_host("crc", "fl"), LOCAL)
+    dep = server.server_deployment(p, OWNER, MANIFEST, naming.server_host("crc", "fl"), LOCAL, CONNECTION)
     assert dep["spec"]["replicas"] == 1 and dep["spec"]["strategy"] == {"type": "Recreate"}
     assert dep["metadata"]["ownerReferences"][0]["uid"] == "uid-1"
     pod = dep["spec"]["template"]["spec"]
@@ -109,7 +110,7 @@ def test_kit_volume_recreates_the_tree_read_only() -> None:
 @pytest.mark.parametrize("index,kind", [(0, "hostPath"), (1, "persistentVolumeClaim"), (2, None)])
 def test_site_data_volume_from_spec(index: int, kind: str | None) -> None:
     p = project()
-    dep = site.site_deployment(p, p.spec.sites[index], OWNER, MANIFEST, LOCAL)
+    dep = site.site_deployment(p, p.spec.sites[index], OWNER, MANIFEST, LOCAL, CONNECTION)
     pod = dep["spec"]["template"]["spec"]
     data = [v for v in pod["volumes"] if v["name"] == "data"]
     mounts = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "data"]
@@ -123,18 +124,18 @@ def test_site_data_volume_from_spec(index: int, kind: str | None) -> None:
 
 def test_gpu_site_asks_for_gpus_and_tolerates_gpu_nodes() -> None:
     p = project()
-    pod = site.site_deployment(p, p.spec.sites[2], OWNER, MANIFEST, LOCAL)["spec"]["template"]["spec"]
+    pod = site.site_deployment(p, p.spec.sites[2], OWNER, MANIFEST, LOCAL, CONNECTION)["spec"]["template"]["spec"]
     assert pod["containers"][0]["resources"]["limits"] == {"memory": "4Gi", "nvidia.com/gpu": "2"}
     assert pod["nodeSelector"] == {"gpu": "a100"}
     assert pod["tolerations"][0]["key"] == "nvidia.com/gpu"
-    cpu_pod = site.site_deployment(p, p.spec.sites[1], OWNER, MANIFEST, LOCAL)["spec"]["template"]["spec"]
+    cpu_pod = site.site_deployment(p, p.spec.sites[1], OWNER, MANIFEST, LOCAL, CONNECTION)["spec"]["template"]["spec"]
     assert "tolerations" not in cpu_pod and "resources" not in cpu_pod["containers"][0]
 
 
 def test_every_site_is_restricted_and_recreated() -> None:
     p = project()
     for s in p.spec.sites:
-        dep = site.site_deployment(p, s, OWNER, MANIFEST, LOCAL)
+        dep = site.site_deployment(p, s, OWNER, MANIFEST, LOCAL, CONNECTION)
         assert dep["spec"]["strategy"] == {"type": "Recreate"}
         pod = dep["spec"]["template"]["spec"]
         pod = {**pod, "volumes": [v for v in pod["volumes"] if v["name"] != "data"]}
@@ -175,9 +176,9 @@ def test_local_config_is_a_configmap_apart_from_the_kit_and_rolls_the_pod() -> N
     from flarekube.builders import localconfig
 
     p = project()
-    one = site.site_deployment(p, p.spec.sites[0], OWNER, MANIFEST, LOCAL)
+    one = site.site_deployment(p, p.spec.sites[0], OWNER, MANIFEST, LOCAL, CONNECTION)
     other = {**LOCAL, "authorization.json": b'{"changed": true}\n'}
-    two = site.site_deployment(p, p.spec.sites[0], OWNER, MANIFEST, other)
+    two = site.site_deployment(p, p.spec.sites[0], OWNER, MANIFEST, other, CONNECTION)
     pod1, pod2 = one["spec"]["template"], two["spec"]["template"]
     assert pod1["metadata"]["annotations"] != pod2["metadata"]["annotations"]
     assert pod1["spec"] == pod2["spec"]  # same volumes: the kit Secret and the ConfigMap by name

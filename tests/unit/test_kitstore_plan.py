@@ -92,16 +92,39 @@ def test_removed_site_is_removed_only() -> None:
     assert p.remove == ("site-2",) and p.issue == () and "site-1" in p.keep
 
 
-@pytest.mark.parametrize("change", [{"name": "fl.example.org"}, {"fl_port": 9002}, {"admin_port": 9003}])
-def test_server_address_change_needs_reissue_flag(change: dict[str, Any]) -> None:
+def test_server_name_change_needs_reissue_flag() -> None:
+    """The server's name is identity: its certificate's CN, and the TLS identity every kit expects."""
     stored = stored_for(inputs())
-    refused = plan(inputs(**change), stored, now=NOW)
+    refused = plan(inputs(name="fl.example.org"), stored, now=NOW)
     assert refused.refusal and "--reissue-kits" in refused.refusal and refused.changes_nothing
     for participant in ("site-1", "site-2", "admin@nvidia.com"):
         assert participant in refused.refusal
-    allowed = plan(inputs(**change), stored, reissue_kits=True, now=NOW)
+    allowed = plan(inputs(name="fl.example.org"), stored, reissue_kits=True, now=NOW)
     assert allowed.refusal is None and not allowed.create_root_ca
-    assert set(names(allowed)) == {"site-1", "site-2", "admin@nvidia.com"} | {change.get("name", "localhost")}
+    assert set(names(allowed)) == {"site-1", "site-2", "admin@nvidia.com", "fl.example.org"}
+
+
+@pytest.mark.parametrize("change", [{"fl_port": 9002}, {"admin_port": 9003}, {"fl_port": 9002, "admin_port": 9002}])
+def test_port_change_re_renders_config_and_re_issues_nothing(change: dict[str, Any]) -> None:
+    """Issue 10: ports are config (builders/connection.py), so no flag is needed and nothing is issued."""
+    stored = stored_for(inputs())
+    for flags in ({}, {"reissue_kits": True}):  # asking for re-issue does not make a port change one
+        p = plan(inputs(**change), stored, now=NOW, **flags)
+        assert p.refusal is None and p.issue == () and p.changes_nothing and not p.create_root_ca
+        assert set(p.keep) == {"localhost", "site-1", "site-2", "admin@nvidia.com"}
+        assert {k.record.name for k in p.reconfigure} == set(p.keep)
+        for k in p.reconfigure:
+            assert "config re-rendered, nothing re-issued" in k.reason
+            assert all(f"{field} " in k.reason for field in change)
+    unchanged = plan(inputs(), stored, now=NOW)
+    assert unchanged.reconfigure == () and unchanged.changes_nothing
+
+
+def test_port_and_name_change_together_re_issue_for_the_name_only() -> None:
+    p = plan(inputs(name="fl.example.org", fl_port=9002), stored_for(inputs()), reissue_kits=True, now=NOW)
+    assert p.refusal is None and "fl.example.org" in names(p)
+    site = next(k for k in p.issue if k.record.name == "site-1")
+    assert "server_name" in site.reason and "fl_port" not in site.reason  # the reason is the identity change
 
 
 def test_server_org_change_touches_only_the_server_kit() -> None:

@@ -6,7 +6,6 @@ import json
 import socket
 from pathlib import Path
 
-import pytest
 from flarekube.api import load_bundle
 from flarekube.api.job import FLJob
 from flarekube.api.project import FLProject
@@ -14,7 +13,7 @@ from flarekube.local import ports
 from flarekube.local.data import resolve_site_inputs
 from flarekube.local.outputs import write_metrics_csv, write_plot
 from flarekube.local.samples import latest_by_site, read_samples, rounds_done
-from flarekube.local.workspace import PortInUse, Workspace
+from flarekube.local.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "crc-fedavg.yaml"
@@ -54,7 +53,9 @@ def test_a_site_without_data_is_refused_for_builtin_workloads() -> None:
     assert [str(p) for p in problems] == ["site site-1: has no data source (spec.sites[].data.localPath)"]
 
 
-def test_ports_are_chosen_once_and_a_busy_one_is_named(tmp_path: Path) -> None:
+def test_ports_follow_the_spec_and_a_busy_one_is_replaced(tmp_path: Path) -> None:
+    """Ports are config (builders/connection.py), not kept for the kits: each run takes the spec's when
+    free, else the ones chosen last time for the same spec (when free), else free ones."""
     ws = Workspace(tmp_path / "ws")
     ws.create()
     with socket.socket() as busy:
@@ -63,12 +64,14 @@ def test_ports_are_chosen_once_and_a_busy_one_is_named(tmp_path: Path) -> None:
         taken = busy.getsockname()[1]
         chosen = ws.ports((taken, taken))
         assert taken not in chosen  # the spec's port is taken, so free ones were picked
-    assert ws.ports((1, 2)) == chosen  # kept: the kits were issued for these
-    with socket.socket() as holder:
-        holder.bind(("127.0.0.1", chosen[0]))
-        holder.listen()
-        with pytest.raises(PortInUse, match=rf"port {chosen[0]} on 127.0.0.1 is in use.*--reissue-kits"):
-            ws.ports((1, 2))
+        assert ws.saved_ports() == chosen
+        assert ws.ports((taken, taken)) == chosen  # still taken: the same choice, no churn
+    with socket.socket() as one, socket.socket() as two:
+        one.bind(("127.0.0.1", 0))
+        two.bind(("127.0.0.1", 0))
+        wanted = (one.getsockname()[1], two.getsockname()[1])  # two distinct ports, free once closed
+    assert ws.ports(wanted) == wanted  # a changed spec is followed, not the earlier choice
+    assert ws.saved_ports() == wanted
     assert (ws.root / "ports.json").stat().st_mode & 0o777 == 0o600
     assert ws.root.stat().st_mode & 0o777 == 0o700
 

@@ -1,9 +1,12 @@
-"""A participant's rendered local/ (builders/sitelocal.py) as its own ConfigMap, apart from its kit Secret.
+"""A participant's rendered configuration as ConfigMaps, apart from its kit Secret.
 
-The kit Secret is identity (certificates, keys) and immutable; local/ is the site's policy and changes
-with the FLProject. The pod copies the kit's startup/ and this ConfigMap's files into one workspace
-source before NVFlare's sub_start.sh runs, so a policy change rewrites only the ConfigMap, and the
-digest annotation on the pod template rolls the Deployment; the kit Secret stays byte-identical.
+The kit Secret is identity (certificates, keys) and immutable. Two things change with the FLProject and
+are configuration: local/ (the site's policy, builders/sitelocal.py) and the connection file in
+startup/ (the server's ports, builders/connection.py). Each is one ConfigMap per participant. The pod
+copies the kit's startup/, then the connection ConfigMap's file over the kit's copy, then the local/
+ConfigMap's files into one workspace source before NVFlare's sub_start.sh runs, so a policy or port
+change rewrites only a ConfigMap, and the digest annotations on the pod template roll the Deployment;
+the kit Secret stays byte-identical.
 """
 
 from __future__ import annotations
@@ -13,9 +16,11 @@ from collections.abc import Mapping
 from flarekube import naming
 from flarekube.builders import secrets
 from flarekube.builders.common import SCRATCH, Obj, Owner, metadata
+from flarekube.builders.connection import file_names
 from flarekube.builders.sitelocal import digest
 
 LOCAL_MOUNT = "/local-config"
+CONNECTION_MOUNT = "/connection-config"
 KIT_SOURCE = f"{SCRATCH}/kit-source"  # kit startup/ + rendered local/: what sub_start.sh copies from
 
 
@@ -30,6 +35,29 @@ def local_configmap(project: str, participant: str, kind: str, files: Mapping[st
     }
 
 
+def connection_configmap(project: str, participant: str, kind: str, files: Mapping[str, bytes],
+                         owner: Owner) -> Obj:  # fmt: skip
+    """`files`: the participant's rendered connection file (render_connection: kit path -> bytes)."""
+    labels = {**naming.kit_labels(project, participant, kind), naming.LABEL_COMPONENT: naming.COMPONENT_CONNECTION}
+    annotations = {naming.ANNOTATION_PARTICIPANT: participant, naming.ANNOTATION_CONNECTION: digest(files)}
+    by_name = file_names(files)
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata(naming.connection_config(project, participant), owner, labels, annotations),
+        "data": {name: by_name[name].decode() for name in sorted(by_name)},
+    }
+
+
+def connection_volume(project: str, participant: str, name: str = "connection") -> Obj:
+    return {"name": name, "configMap": {"name": naming.connection_config(project, participant),
+                                        "defaultMode": secrets.FILE_MODE}}  # fmt: skip
+
+
+def connection_mount(name: str = "connection") -> Obj:
+    return {"name": name, "mountPath": CONNECTION_MOUNT, "readOnly": True}
+
+
 def local_volume(project: str, participant: str, name: str = "local") -> Obj:
     return {"name": name, "configMap": {"name": naming.local_config(project, participant),
                                         "defaultMode": secrets.FILE_MODE}}  # fmt: skip
@@ -40,14 +68,17 @@ def local_mount(name: str = "local") -> Obj:
 
 
 def start_from_kit_and_local() -> str:
-    """Shell that assembles the workspace source (startup/ from the kit, local/ from the ConfigMap) and
-    starts NVFlare from it. `-L`: ConfigMap files are links into its `..data` folder."""
+    """Shell that assembles the workspace source (startup/ from the kit with the connection ConfigMap's
+    file over the kit's copy, local/ from its ConfigMap) and starts NVFlare from it. `-L`: ConfigMap
+    files are links into its `..data` folder; `-f`: the kit's copy is read-only (Secret mode 0440)."""
     return (
         f"rm -rf {KIT_SOURCE} && mkdir -p {KIT_SOURCE}/local && "
-        f"cp -rL {secrets.KIT_MOUNT}/startup {KIT_SOURCE}/ && cp -L {LOCAL_MOUNT}/* {KIT_SOURCE}/local/ && "
+        f"cp -rL {secrets.KIT_MOUNT}/startup {KIT_SOURCE}/ && cp -fL {CONNECTION_MOUNT}/* {KIT_SOURCE}/startup/ && "
+        f"cp -L {LOCAL_MOUNT}/* {KIT_SOURCE}/local/ && "
         f"exec bash {KIT_SOURCE}/startup/sub_start.sh --once"
     )
 
 
-def pod_annotations(files: Mapping[str, bytes]) -> dict[str, str]:
-    return {naming.ANNOTATION_LOCAL_CONFIG: digest(files)}
+def pod_annotations(files: Mapping[str, bytes], connection: Mapping[str, bytes]) -> dict[str, str]:
+    """The digests that roll the pod: its policy (local/) and its connection file (the ports)."""
+    return {naming.ANNOTATION_LOCAL_CONFIG: digest(files), naming.ANNOTATION_CONNECTION: digest(connection)}

@@ -16,6 +16,9 @@ from flarekube.api.documents import parse_resource
 from flarekube.api.validation import cluster_project_problems
 from flarekube.builders import localconfig, netpol, server, site
 from flarekube.builders.common import Obj, Owner
+from flarekube.builders.connection import ConnectionFiles, render_connection, spec_ports
+from flarekube.builders.sitelocal import LocalFiles, render_local
+from flarekube.provisioning.model import Kit
 
 
 @dataclass(frozen=True)
@@ -63,21 +66,35 @@ def target(body: Mapping[str, Any]) -> Target:
     return Target(parsed, owner_of(body), host, int(meta.get("generation") or 0))
 
 
+def rendered_config(t: Target, kits: Mapping[str, Kit]) -> tuple[dict[str, LocalFiles], dict[str, ConnectionFiles]]:
+    """Each participant's configuration, rendered apart from its kit (by participant name): its local/
+    (NVFlare's defaults from the kit + its site policy) and its connection file (the spec's ports)."""
+    local = {t.host: render_local(kits[t.host].files, "server")}
+    for s in t.project.spec.sites:
+        local[s.name] = render_local(kits[s.name].files, "client", s.policy)
+    ports = spec_ports(t.project)
+    connection = {name: render_connection(kits[name].files, kits[name].kind, ports) for name in t.participants}
+    return local, connection
+
+
 def desired(t: Target, manifests: Mapping[str, bytes], local: Mapping[str, Mapping[str, bytes]],
-            operator_namespace: str | None) -> list[Obj]:  # fmt: skip
-    """Every object the project wants, given each participant's kit manifest and rendered local/ files
-    (both by participant name). The local/ ConfigMaps come before the Deployments that mount them."""
+            connection: Mapping[str, Mapping[str, bytes]], operator_namespace: str | None) -> list[Obj]:  # fmt: skip
+    """Every object the project wants, given each participant's kit manifest, rendered local/ files and
+    rendered connection file (all by participant name). The ConfigMaps come before the Deployments that
+    mount them."""
     p, o = t.project, t.owner
+    kinds = [(t.host, "server"), *((s.name, "client") for s in p.spec.sites)]
     objects = [
         server.server_pvc(p, o),
         server.server_service(p, o),
         netpol.server_policy(p, o, operator_namespace),
         netpol.site_policy(p, o),
-        localconfig.local_configmap(t.name, t.host, "server", local[t.host], o),
-        *(localconfig.local_configmap(t.name, s.name, "client", local[s.name], o) for s in p.spec.sites),
-        server.server_deployment(p, o, manifests[t.host], t.host, local[t.host]),
+        *(localconfig.local_configmap(t.name, name, kind, local[name], o) for name, kind in kinds),
+        *(localconfig.connection_configmap(t.name, name, kind, connection[name], o) for name, kind in kinds),
+        server.server_deployment(p, o, manifests[t.host], t.host, local[t.host], connection[t.host]),
     ]
-    objects += [site.site_deployment(p, s, o, manifests[s.name], local[s.name]) for s in p.spec.sites]
+    objects += [site.site_deployment(p, s, o, manifests[s.name], local[s.name], connection[s.name])
+                for s in p.spec.sites]  # fmt: skip
     return objects
 
 

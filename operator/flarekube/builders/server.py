@@ -41,11 +41,12 @@ def _project_key(project: FLProject) -> str:
 
 
 def server_deployment(project: FLProject, owner: Owner, kit_manifest: bytes, host: str,
-                      local: Mapping[str, bytes]) -> Obj:  # fmt: skip
+                      local: Mapping[str, bytes], connection: Mapping[str, bytes]) -> Obj:  # fmt: skip
+    """`local`, `connection`: the server's rendered local/ and fed_server.json (its ConfigMaps' files)."""
     spec = project.spec
     name = naming.server(_project_key(project), spec.server.name)
     labels = naming.server_labels(_project_key(project))
-    annotations = localconfig.pod_annotations(local) | secrets.kit_annotations(kit_manifest)
+    annotations = localconfig.pod_annotations(local, connection) | secrets.kit_annotations(kit_manifest)
     container: Obj = {
         "name": "server",
         "image": spec.image,
@@ -59,6 +60,7 @@ def server_deployment(project: FLProject, owner: Owner, kit_manifest: bytes, hos
         "volumeMounts": [
             {"name": "kit", "mountPath": secrets.KIT_MOUNT, "readOnly": True},
             localconfig.local_mount(),
+            localconfig.connection_mount(),
             {"name": "scratch", "mountPath": SCRATCH},
             {"name": "state", "mountPath": STATE_MOUNT},
         ],
@@ -92,6 +94,7 @@ def server_deployment(project: FLProject, owner: Owner, kit_manifest: bytes, hos
                     "volumes": [
                         secrets.kit_volume(_project_key(project), host, kit_manifest),
                         localconfig.local_volume(_project_key(project), host),
+                        localconfig.connection_volume(_project_key(project), host),
                         scratch_volume(),
                         {
                             "name": "state",

@@ -50,20 +50,23 @@ def _resources(site: SiteSpec) -> Obj:
 
 
 def site_deployment(project: FLProject, site: SiteSpec, owner: Owner, kit_manifest: bytes,
-                    local: Mapping[str, bytes]) -> Obj:  # fmt: skip
-    """`local`: the site's rendered local/ (its ConfigMap's files); its digest on the pod template rolls
-    the site when the policy changes, while the kit Secret stays as issued."""
+                    local: Mapping[str, bytes], connection: Mapping[str, bytes]) -> Obj:  # fmt: skip
+    """`local`, `connection`: the site's rendered local/ and fed_client.json (its ConfigMaps' files); their
+    digests on the pod template roll the site when the policy or the ports change, while the kit Secret
+    stays as issued."""
     key = project.metadata.name
     labels = naming.site_labels(key, site.name)
     mounts: list[Obj] = [
         {"name": "kit", "mountPath": secrets.KIT_MOUNT, "readOnly": True},
         localconfig.local_mount(),
+        localconfig.connection_mount(),
         {"name": "scratch", "mountPath": SCRATCH},
         {"name": "workspace", "mountPath": WORKSPACE_MOUNT},
     ]
     volumes: list[Obj] = [
         secrets.kit_volume(key, site.name, kit_manifest),
         localconfig.local_volume(key, site.name),
+        localconfig.connection_volume(key, site.name),
         scratch_volume(),
         {"name": "workspace", "emptyDir": {}},
     ]
@@ -74,7 +77,7 @@ def site_deployment(project: FLProject, site: SiteSpec, owner: Owner, kit_manife
         if site.data is not None and site.data.pvc is not None and site.data.pvc.sub_path:
             mount["subPath"] = site.data.pvc.sub_path
         mounts.append(mount)
-    annotations = localconfig.pod_annotations(local) | secrets.kit_annotations(kit_manifest)
+    annotations = localconfig.pod_annotations(local, connection) | secrets.kit_annotations(kit_manifest)
     container: Obj = {
         "name": "site",
         "image": project.spec.image,

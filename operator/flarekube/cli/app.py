@@ -91,7 +91,7 @@ WorkspaceOption = Annotated[
     ),
 ]
 ReissueKitsOption = Annotated[
-    bool, typer.Option(help="Re-issue kits when the server's name or ports changed (same root CA).")
+    bool, typer.Option(help="Re-issue kits when the server's name changed (same root CA); ports are config only.")
 ]
 NewRootCAOption = Annotated[
     bool,

@@ -65,7 +65,7 @@ def kits(
     With --dry-run: what would be issued, kept, removed or refused, writing nothing (= `flarekube plan`).
     """
     from flarekube.local.federation import issue_kits
-    from flarekube.local.workspace import PortInUse, Workspace, default_root
+    from flarekube.local.workspace import Workspace, default_root
     from flarekube.provisioning import KitStoreRefusal
 
     bundle = load_bundle_or_fail(inputs(files, filename), output)
@@ -80,10 +80,8 @@ def kits(
         report = issue_kits(project, ws, reissue_kits=reissue_kits, new_root_ca=new_root_ca)
     except KitStoreRefusal as error:
         fail(f"kits not issued: {error}", Exit.REFUSED, output)
-    except PortInUse as error:
-        fail(str(error), Exit.RUNTIME, output)
-    state = {**dict.fromkeys(report.kept, "kept"), **dict.fromkeys(report.issued, "issued"),
-             **dict.fromkeys(report.renewed, "renewed")}  # fmt: skip
+    state = {**dict.fromkeys(report.kept, "kept"), **dict.fromkeys(report.reconfigured, "reconfigured"),
+             **dict.fromkeys(report.issued, "issued"), **dict.fromkeys(report.renewed, "renewed")}  # fmt: skip
     if output != Output.text:
         data: dict[str, Any] = {
             "ok": True, "project": project.project_name, "workspace": str(ws.root),
@@ -100,7 +98,8 @@ def kits(
     )
     for column in ("participant", "this run", "certificate expires"):
         table.add_column(column)
-    colour = {"issued": "[green]issued", "kept": "kept", "renewed": "[cyan]renewed (fresh key)"}
+    colour = {"issued": "[green]issued", "kept": "kept", "renewed": "[cyan]renewed (fresh key)",
+              "reconfigured": "[cyan]kept, config re-rendered (ports)"}  # fmt: skip
     for name in sorted(report.cert_expiry):
         table.add_row(name, colour.get(state.get(name, ""), ""), f"{report.cert_expiry[name]:%Y-%m-%d}")
     for name in report.removed:
@@ -109,3 +108,5 @@ def kits(
     console.print(
         f"root CA expires {report.ca_expires:%Y-%m-%d}" + (" (created now)" if report.ca_created else "")
     )
+    if report.reconfigured:
+        console.print(f"ports changed for {len(report.reconfigured)} kit(s): config re-rendered, nothing re-issued")

@@ -40,6 +40,10 @@ def show_plan(project: FLProject, ws: Workspace, *, reissue_kits: bool, new_root
         "createRootCA": p.create_root_ca,
         "issue": [{"participant": k.record.name, "kind": k.record.kind, "reason": k.reason} for k in p.issue],
         "keep": list(p.keep),
+        # kept kits whose connection files are re-rendered (a port change): nothing re-issued for them
+        "reconfigure": [
+            {"participant": k.record.name, "kind": k.record.kind, "reason": k.reason} for k in p.reconfigure
+        ],
         "remove": list(p.remove),
         "refused": p.refusal,
     }
@@ -55,10 +59,12 @@ def show_plan(project: FLProject, ws: Workspace, *, reissue_kits: bool, new_root
             console.print(f"  [green]+ issue[/]  {kit.record.name} ({kit.record.kind}): {kit.reason}", highlight=False)
         for name in p.keep:
             console.print(f"  = keep   {name}", highlight=False)
+        for kit in p.reconfigure:
+            console.print(f"  [cyan]~ config[/] {kit.record.name} ({kit.record.kind}): {kit.reason}", highlight=False)
         for name in p.remove:
             console.print(f"  [yellow]- remove[/] {name}", highlight=False)
         if p.changes_nothing:
-            console.print("  nothing to change")
+            console.print("  nothing re-issued" if p.reconfigure else "  nothing to change")
     if p.refusal:
         raise typer.Exit(int(Exit.REFUSED))
 

@@ -134,7 +134,6 @@ def _run_foreground(bundle: Bundle, options: RunOptions) -> None:
     from flarekube.local.federation import FederationError
     from flarekube.local.runner import RunError
     from flarekube.local.runner import run as run_local
-    from flarekube.local.workspace import PortInUse
     from flarekube.provisioning import KitStoreRefusal
 
     try:
@@ -146,5 +145,5 @@ def _run_foreground(bundle: Bundle, options: RunOptions) -> None:
         fail("interrupted: every NVFlare process was stopped", Exit.INTERRUPTED)
     except KitStoreRefusal as error:
         fail(f"kits not issued: {error}", Exit.REFUSED)
-    except (RunError, FederationError, PortInUse) as error:
+    except (RunError, FederationError) as error:
         fail(str(error), Exit.RUNTIME)

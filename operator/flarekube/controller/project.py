@@ -20,9 +20,9 @@ from flarekube import faults, flare, naming
 from flarekube.api.errors import SpecProblem
 from flarekube.api.status import FLProjectStatus
 from flarekube.builders.common import Obj
-from flarekube.builders.project import Target, desired, owner_of, site_deployments, target
+from flarekube.builders.connection import for_kit, spec_ports
+from flarekube.builders.project import Target, desired, owner_of, rendered_config, site_deployments, target
 from flarekube.builders.provisioning import provisioning_inputs
-from flarekube.builders.sitelocal import render_local
 from flarekube.kube import apply as k
 from flarekube.kube.apply import Api
 from flarekube.kube.kitstore import SecretKitStore
@@ -49,8 +49,10 @@ def store(api: Api, t: Target) -> SecretKitStore:
 def admin_session(api: Api, t: Target, fingerprint: str) -> Any:
     """The project's pooled admin session (a context manager); the kit is read from its Secret."""
     kits = store(api, t)
-    return SESSIONS.session((t.namespace, t.name), fingerprint, t.admin,
-                            lambda dest: materialize(kits, t.admin, dest))  # fmt: skip
+    # Its fed_admin.json is rendered for the spec's admin port: a port change opens a new session there.
+    ports = spec_ports(t.project)
+    return SESSIONS.session((t.namespace, t.name), f"{fingerprint}:{ports.admin}", t.admin,
+                            lambda dest: materialize(kits, t.admin, dest, for_kit(ports)))  # fmt: skip
 
 
 # --- the steps ----------------------------------------------------------------------------------------
@@ -116,11 +118,10 @@ def observe(r: ProjectReconcile) -> None:
 def build(r: ProjectReconcile) -> None:
     blobs = {name: r.kits.get_kit(name) for name in r.t.participants}
     manifests = {name: kit[KIT_MANIFEST] for name, kit in blobs.items()}
-    # Each participant's local/: NVFlare's defaults from its kit + its site policy (a ConfigMap apart).
-    local = {r.t.host: render_local(decode_kit(blobs[r.t.host]).files, "server")}
-    for s in r.t.project.spec.sites:
-        local[s.name] = render_local(decode_kit(blobs[s.name]).files, "client", s.policy)
-    r.objects = desired(r.t, manifests, local, operator_namespace())
+    # Each participant's local/ (its policy) and connection file (the ports): ConfigMaps apart from its
+    # kit, so a change there rolls the pod and never re-issues a certificate.
+    local, connection = rendered_config(r.t, {name: decode_kit(kit) for name, kit in blobs.items()})
+    r.objects = desired(r.t, manifests, local, connection, operator_namespace())
 
 
 def apply_changes(r: ProjectReconcile) -> None:

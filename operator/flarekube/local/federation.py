@@ -16,9 +16,9 @@ from nvflare.fuel.flare_api.flare_api import Session
 
 from flarekube import flare
 from flarekube.api.project import FLProject
+from flarekube.builders.connection import Ports, for_kit
 from flarekube.builders.provisioning import provisioning_inputs
 from flarekube.builders.sitelocal import RENDERED, digest, render_local
-from flarekube.local import ports as portpick
 from flarekube.local.identity import Identity, root_ca_refusal, write_identity
 from flarekube.local.supervisor import Supervisor
 from flarekube.local.workspace import Workspace
@@ -59,8 +59,8 @@ def issue_kits(project: FLProject, ws: Workspace, *, reissue_kits: bool, new_roo
     if refusal:
         raise KitStoreRefusal(refusal)
     ws.create()
-    preferred = (project.spec.server.fl_port, project.spec.server.admin_port)
-    ports = ws.ports(preferred) if not reissue_kits else _fresh_ports(ws, preferred)
+    # Ports are config (builders/connection.py): whichever are chosen, no kit is re-issued for them.
+    ports = ws.ports((project.spec.server.fl_port, project.spec.server.admin_port))
     inputs = provisioning_inputs(project, LOCAL_SERVER_HOST, ports, humans=True)
     report = ensure_kits(inputs, LocalKitStore(ws.kits), reissue_kits=reissue_kits, new_root_ca=new_root_ca)
     write_identity(ws, Identity(project.metadata.name, project.project_name, report.ca_fingerprint))
@@ -72,18 +72,10 @@ def plan_kits(project: FLProject, ws: Workspace, *, reissue_kits: bool, new_root
     refusal = root_ca_refusal(project, ws, new_root_ca=new_root_ca)
     if refusal:
         return KitPlan(False, (), (), (), refusal=refusal)
-    preferred = (project.spec.server.fl_port, project.spec.server.admin_port)
-    saved = ws.saved_ports()
-    ports = saved if saved is not None and not reissue_kits else portpick.choose(preferred)
+    ports = ws.choose_ports((project.spec.server.fl_port, project.spec.server.admin_port))
     inputs = provisioning_inputs(project, LOCAL_SERVER_HOST, ports, humans=True)
     stored = load_state(LocalKitStore.reader(ws.kits)) if ws.kits.is_dir() else StoredState(None, None, {})
     return plan(inputs, stored, reissue_kits=reissue_kits, new_root_ca=new_root_ca)
-
-
-def _fresh_ports(ws: Workspace, preferred: tuple[int, int]) -> tuple[int, int]:
-    chosen = portpick.choose(preferred)
-    ws.save_ports(chosen)
-    return chosen
 
 
 @contextlib.contextmanager
@@ -94,22 +86,27 @@ def running(
     site_env: Callable[[str], dict[str, str]],
     connect_timeout: float = 60.0,
 ) -> Iterator[LocalFederation]:
-    """Start the server and `sites` from the issued kits; yield once every site is connected."""
+    """Start the server and `sites` from the issued kits; yield once every site is connected.
+
+    Every participant's run copy gets its connection file rendered for the ports `issue_kits` chose
+    (the kit's own copy may name older ones: ports are config, never a reason to re-issue)."""
     store = LocalKitStore(ws.kits)
+    saved = ws.saved_ports() or (project.spec.server.fl_port, project.spec.server.admin_port)
+    connection = for_kit(Ports(*saved))
     # The operator's identity submits here as on a cluster: the same rights, the same refusals.
     admin = project.operator_admin
     ws.fresh_run()
     with Supervisor(watch=ws.run) as supervisor:
-        server_ws = materialize(store, LOCAL_SERVER_HOST, ws.participant("server"))
+        server_ws = materialize(store, LOCAL_SERVER_HOST, ws.participant("server"), connection)
         write_local(store, LOCAL_SERVER_HOST, server_ws, "server", project)
         private_job_store(server_ws, ws.run / "nvflare")
         supervisor.start("server", server_ws, ws.logs / "server.log", env=site_env("server"))
         policies: dict[str, str] = {}
         for name in sites:
-            site_ws = materialize(store, name, ws.participant(name))
+            site_ws = materialize(store, name, ws.participant(name), connection)
             policies[name] = write_local(store, name, site_ws, "client", project)
             supervisor.start(name, site_ws, ws.logs / f"{name}.log", env=site_env(name))
-        admin_kit = materialize(store, admin, ws.participant("admin"))
+        admin_kit = materialize(store, admin, ws.participant("admin"), connection)
         deadline = time.monotonic() + connect_timeout  # counted from the sites' start
         try:
             session = flare.connect(admin_kit, admin, timeout=ADMIN_CONNECT_TIMEOUT)

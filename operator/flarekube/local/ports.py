@@ -1,4 +1,4 @@
-"""Local ports for the server: chosen once per workspace, because the kits embed them."""
+"""Local ports for the server: the spec's when free, else free ones (config only: no kit names a port)."""
 
 from __future__ import annotations
 

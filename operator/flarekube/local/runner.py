@@ -79,7 +79,9 @@ def run(bundle: Bundle, options: RunOptions, console: Console) -> list[JobResult
     started = time.monotonic()
     report = issue_kits(project, ws, reissue_kits=options.reissue_kits, new_root_ca=options.new_root_ca)
     console.print(
-        f"[green]kits[/] issued {len(report.issued)}, kept {len(report.kept)}, removed {len(report.removed)}; "
+        f"[green]kits[/] issued {len(report.issued)}, kept {len(report.kept)}, removed {len(report.removed)}"
+        + (f" (config re-rendered for {len(report.reconfigured)}, nothing re-issued)" if report.reconfigured else "")
+        + "; "
         f"root CA {report.ca_fingerprint[:16]}… expires {report.ca_expires:%Y-%m-%d}  [dim](workspace {ws.root})[/]"
     )
 

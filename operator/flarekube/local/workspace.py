@@ -3,7 +3,8 @@
 Default: $XDG_STATE_HOME/flarekube/<metadata.name> (~/.local/state/flarekube/<name>): keyed by the
 FLProject's name, never by spec.projectName, so a renamed projectName meets the root CA it would
 replace (see identity.py). The kit store
-under `kits/` outlives runs (kits are never re-issued); `run/` is fresh for every run.
+under `kits/` outlives runs (kits are never re-issued); `run/` is fresh for every run, and `ports.json`
+holds the ports the last `kits`/`run` rendered the connection files for.
 """
 
 from __future__ import annotations
@@ -25,10 +26,6 @@ def state_dir() -> Path:
 def default_root(name: str) -> Path:
     """The workspace of the FLProject named `name` (its metadata.name)."""
     return state_dir() / name
-
-
-class PortInUse(RuntimeError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -71,22 +68,22 @@ class Workspace:
             path.mkdir(parents=True, mode=0o700)
 
     def ports(self, preferred: tuple[int, int]) -> tuple[int, int]:
-        """The ports the kits were issued for; chosen (spec's if free) on first use, then kept."""
-        record = self.root / "ports.json"
-        if record.is_file():
-            saved = json.loads(record.read_text())
-            chosen = (int(saved["fl"]), int(saved["admin"]))
-            busy = [p for p in set(chosen) if not portpick.is_free(p)]
-            if busy:
-                raise PortInUse(
-                    f"port {busy[0]} on 127.0.0.1 is in use, and this project's kits were issued for "
-                    f"ports {chosen[0]}/{chosen[1]}. Stop whatever holds it (`ss -ltnp 'sport = :{busy[0]}'`), "
-                    "or run again with --reissue-kits to move the server to free ports (same root CA)."
-                )
-            return chosen
-        chosen = portpick.choose(preferred)
-        self.save_ports(chosen)
+        """The ports this run renders the connection files for, recorded for `running` (see choose_ports)."""
+        chosen = self.choose_ports(preferred)
+        self.save_ports(chosen, preferred)
         return chosen
+
+    def choose_ports(self, preferred: tuple[int, int]) -> tuple[int, int]:
+        """The spec's ports when free; else the ones last chosen for these same spec ports, when free (so
+        a busy spec port does not move the server on every run); else free ones. Read-only.
+
+        Ports are configuration, not identity (builders/connection.py): other ports than last time
+        re-render startup/fed_*.json in the run copies and re-issue no kit."""
+        last = self._last_choice(preferred)
+        free = portpick.is_free
+        if last is not None and not all(free(p) for p in set(preferred)) and all(free(p) for p in set(last)):
+            return last
+        return portpick.choose(preferred)
 
     def saved_ports(self) -> tuple[int, int] | None:
         record = self.root / "ports.json"
@@ -95,7 +92,17 @@ class Workspace:
         saved = json.loads(record.read_text())
         return int(saved["fl"]), int(saved["admin"])
 
-    def save_ports(self, chosen: tuple[int, int]) -> None:
+    def save_ports(self, chosen: tuple[int, int], preferred: tuple[int, int]) -> None:
         record = self.root / "ports.json"
-        record.write_text(json.dumps({"fl": chosen[0], "admin": chosen[1]}))
+        spec = {"fl": preferred[0], "admin": preferred[1]}
+        record.write_text(json.dumps({"fl": chosen[0], "admin": chosen[1], "spec": spec}))
         record.chmod(0o600)
+
+    def _last_choice(self, preferred: tuple[int, int]) -> tuple[int, int] | None:
+        """The recorded ports, if they were chosen for `preferred` (a record from before has no spec)."""
+        try:
+            saved = json.loads((self.root / "ports.json").read_text())
+            spec = (int(saved["spec"]["fl"]), int(saved["spec"]["admin"]))
+            return (int(saved["fl"]), int(saved["admin"])) if spec == preferred else None
+        except (OSError, ValueError, KeyError, TypeError):
+            return None

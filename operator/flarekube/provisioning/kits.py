@@ -11,7 +11,7 @@ import datetime
 import logging
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +36,7 @@ class KitReport:
     ca_expires: datetime.datetime
     cert_expiry: Mapping[str, datetime.datetime]  # participant -> its certificate's notAfter
     renewed: tuple[str, ...] = ()  # the subset of ``issued`` renewed because their certificate was expiring
+    reconfigured: tuple[str, ...] = ()  # kept kits whose config (ports) is re-rendered: nothing re-issued
     ledger: Ledger = field(default_factory=Ledger)
 
 
@@ -118,6 +119,7 @@ def ensure_kits(
         ca_expires=ca.not_after,
         cert_expiry=expiry,
         renewed=p.renew,
+        reconfigured=tuple(k.record.name for k in p.reconfigure),
         ledger=ledger,
     )
 
@@ -135,9 +137,11 @@ def _update_ledger(store: Store, reasons: Mapping[str, str]) -> Ledger:
     return new
 
 
-def write_kit(kit: Kit, dest: Path) -> Path:
+def write_kit(kit: Kit, dest: Path, config: Mapping[str, bytes] | None = None) -> Path:
     """Write a kit as a runnable NVFlare workspace: dirs 0700, files 0600, scripts 0700.
 
+    ``config`` (kit path -> bytes) is configuration rendered apart from the kit (the connection files,
+    builders/connection.py), written over the kit's own copies; the kit itself is not changed.
     ``startup/`` and ``local/`` are replaced so no stale key from an earlier kit survives; anything else in
     ``dest`` (logs, transfer, job workspaces) is left alone so a workspace can be reused across runs.
     """
@@ -148,7 +152,7 @@ def write_kit(kit: Kit, dest: Path) -> Path:
             shutil.rmtree(dest / top)
     for d in sorted(kit.dirs):
         _mkdir(dest / d)
-    for rel, data in kit.files.items():
+    for rel, data in {**kit.files, **(config or {})}.items():
         path = dest / rel
         _mkdir(path.parent)
         mode = 0o700 if rel in kit.executables else 0o600
@@ -161,9 +165,14 @@ def write_kit(kit: Kit, dest: Path) -> Path:
     return dest
 
 
-def materialize(store: Store, name: str, dest: Path) -> Path:
-    """Write participant ``name``'s stored kit to ``dest`` (see write_kit) and return ``dest``."""
-    return write_kit(decode_kit(store.get_kit(name)), dest)
+def materialize(
+    store: Store, name: str, dest: Path, config: Callable[[Kit], Mapping[str, bytes]] | None = None
+) -> Path:
+    """Write participant ``name``'s stored kit to ``dest`` (see write_kit) and return ``dest``.
+
+    ``config``: the kit -> the configuration files rendered for it (written over the kit's copies)."""
+    kit = decode_kit(store.get_kit(name))
+    return write_kit(kit, dest, config(kit) if config else None)
 
 
 def _mkdir(path: Path) -> None:

@@ -40,8 +40,11 @@ class CorruptState(ValueError):
 class IssuedFor:
     """Everything a kit's bytes depend on. Two kits with equal records are interchangeable.
 
-    Clients and admins embed the server's name and ports (the address they dial and the TLS identity they
-    expect), so those are part of every record; the server's org is only in the server's own kit.
+    Clients and admins embed the server's name (the host they dial and the TLS identity they expect), so
+    it is part of every record; the server's org is only in the server's own kit. The ports are recorded
+    too (the kit's own startup/fed_*.json carry them), but they are configuration, not identity: no
+    certificate names a port, and builders/connection.py renders those files over the kit's copies from
+    the spec. So ``identity_differences`` ignores them and a port change re-issues nothing.
     """
 
     project: str
@@ -81,6 +84,18 @@ class IssuedFor:
         """Human-readable field changes from ``self`` (stored) to ``other`` (wanted)."""
         old, new = self.to_json(), other.to_json()
         return [f"{k} {old[k]!r} -> {new[k]!r}" for k in old if old[k] != new[k]]
+
+    def identity_differences(self, other: IssuedFor) -> list[str]:
+        """The changes that need a new certificate: every field but the ports."""
+        return [d for d in self.differences(other) if d.split(" ", 1)[0] not in CONFIG_FIELDS]
+
+    def config_differences(self, other: IssuedFor) -> list[str]:
+        """The changes that only re-render configuration (the ports): nothing is re-issued for them."""
+        return [d for d in self.differences(other) if d.split(" ", 1)[0] in CONFIG_FIELDS]
+
+
+# Fields of a kit's record that are configuration: rendered over the kit (builders/connection.py).
+CONFIG_FIELDS = ("fl_port", "admin_port")
 
 
 def _kind(value: object) -> Kind:

@@ -3,10 +3,14 @@
 Two kinds of change are never made silently, because NVFlare has no certificate revocation:
 - a NEW root CA (project rename, CA state lost or corrupt, root expired): every site's kit stops working
   and each hospital must install a new one  -> allowed only with ``new_root_ca`` (``--new-root-ca``);
-- a re-issued kit under the SAME root (server name/ports changed, a participant's org or role changed, a
+- a re-issued kit under the SAME root (server name changed, a participant's org or role changed, a
   stored kit unreadable or signed by another root): the old kit stays valid until it expires and the site
   must install the new one -> allowed only with ``reissue_kits`` (``--reissue-kits``).
 Adding a participant issues only its kit; removing one deletes only its kit.
+
+A port change is no change to any kit: ports are configuration (builders/connection.py renders the
+connection files over the kit's copies), so the kit is kept and listed in ``reconfigure`` ("config
+re-rendered, nothing re-issued").
 
 Renewal is the one re-issue made without a flag (cert-manager's ``renewBefore``): a kit whose certificate
 expires within ``inputs.certs.renew_before_days`` of ``now`` is re-issued with a fresh key under the same
@@ -39,6 +43,8 @@ class KitPlan:
     remove: tuple[str, ...]
     refusal: str | None = None  # set -> nothing may be changed; the text says why and which flag allows it
     renew: tuple[str, ...] = ()  # the subset of ``issue`` that are renewals (same record, cert expiring)
+    # kept kits whose rendered config differs from the kit's own copies (ports): nothing re-issued for them
+    reconfigure: tuple[PlannedKit, ...] = ()
 
     @property
     def changes_nothing(self) -> bool:
@@ -75,6 +81,7 @@ def plan(
     changed: list[PlannedKit] = []
     renew: list[PlannedKit] = []
     keep: list[str] = []
+    reconfigure: list[PlannedKit] = []
     window = datetime.timedelta(days=inputs.certs.renew_before_days)
     for name, want in wanted.items():
         if name not in stored.kits:
@@ -85,18 +92,22 @@ def plan(
             changed.append(PlannedKit(want, "stored kit is unreadable"))
         elif have[1] != root:
             changed.append(PlannedKit(want, "stored kit trusts a different root CA than the stored one"))
-        elif have[0] != want:
-            changed.append(PlannedKit(want, ", ".join(have[0].differences(want))))
+        elif have[0].identity_differences(want):
+            changed.append(PlannedKit(want, ", ".join(have[0].identity_differences(want))))
         elif name in stored.expires and stored.expires[name] - window <= now:
             expiry = stored.expires[name].isoformat()
             renew.append(PlannedKit(want, f"renewal: certificate expires {expiry} (renewBefore {window.days}d)"))
         else:
             keep.append(name)
+            if have[0].config_differences(want):
+                reason = ", ".join(have[0].config_differences(want))
+                reconfigure.append(PlannedKit(want, f"{reason}: config re-rendered, nothing re-issued"))
 
     if changed and not (reissue_kits or new_root_ca):
         return _refused(_reissue_message(changed))
     issue = tuple(issue_new + changed + renew)
-    return KitPlan(False, issue, tuple(keep), remove, renew=tuple(p.record.name for p in renew))
+    return KitPlan(False, issue, tuple(keep), remove, renew=tuple(p.record.name for p in renew),
+                   reconfigure=tuple(reconfigure))  # fmt: skip
 
 
 def _why_new_root(inputs: ProvisioningInputs, stored: StoredState, now: datetime.datetime) -> list[str]:
