@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 
 import pytest
 from flarekube import naming
@@ -50,6 +51,22 @@ def restricted(pod: dict) -> None:
         assert sc["capabilities"] == {"drop": ["ALL"]}
         assert any(m["mountPath"] == "/tmp" for m in c["volumeMounts"])  # scratch on an emptyDir
     assert not any("hostPath" in v for v in pod["volumes"] if v["name"] != "data")
+    keys_on_memory(pod)
+
+
+def keys_on_memory(pod: dict) -> None:
+    """Issue 12: every emptyDir is sized; the kit's working copy (its private key) is on tmpfs only, and
+    NVFlare is not told a workspace into which its start script would copy the kit (keys on disk)."""
+    empties = {v["name"]: v["emptyDir"] for v in pod["volumes"] if "emptyDir" in v}
+    assert all(e.get("sizeLimit") for e in empties.values()), empties
+    assert empties["keys"]["medium"] == "Memory"
+    (c,) = pod["containers"]
+    assert {"name": "keys", "mountPath": "/keys"} in c["volumeMounts"]
+    assert not [e for e in c["env"] if e["name"] == "NVFL_WORKSPACE"]
+    start = c["command"][-1]
+    copies = re.findall(r"cp -r?L (\S+) (\S+)", start)
+    assert copies and all(dst.startswith("/keys/") for _, dst in copies), copies
+    assert "ln -s /keys/kit/startup" in start and "ln -s /keys/kit/local" in start
 
 
 def test_names_are_dns_labels_and_stable() -> None:
@@ -75,7 +92,7 @@ def test_server_is_one_recreated_replica_with_a_workspace_pvc() -> None:
     assert claim == server.server_pvc(p, OWNER)["metadata"]["name"] == "crc-server-workspace"
     c = pod["containers"][0]
     assert {"name": "kit", "mountPath": "/kit", "readOnly": True} in c["volumeMounts"]
-    assert {"name": "NVFL_WORKSPACE", "value": server.WORKSPACE} in c["env"]
+    assert {"name": "FLAREKUBE_WORKSPACE", "value": server.WORKSPACE} in c["env"]
     assert "/tmp/nvflare" in c["command"][-1]  # NVFlare's job store lands on the PVC
     svc = server.server_service(p, OWNER)
     assert [pt["port"] for pt in svc["spec"]["ports"]] == [8002, 8003]

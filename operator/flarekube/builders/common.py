@@ -76,8 +76,25 @@ def container_security_context() -> Obj:
     }
 
 
-def scratch_volume(name: str = "scratch") -> Obj:
-    return {"name": name, "emptyDir": {}}
+# Every emptyDir is sized (issue 12): a runaway job fills its own volume and is evicted, not the node.
+SCRATCH_SIZE = "2Gi"
+WORKSPACE_SIZE = "4Gi"
+KEYS_MOUNT = "/keys"
+KEYS_SIZE = "16Mi"  # a kit's startup/ and local/: certificates, one key, a few JSON files
+
+
+def scratch_volume(name: str = "scratch", size: str = SCRATCH_SIZE) -> Obj:
+    return {"name": name, "emptyDir": {"sizeLimit": size}}
+
+
+def keys_volume() -> Obj:
+    """Threat: a private key on a disk-backed volume outlives the pod on the node's disk (and in its
+    backups). The kit's working copy lives in memory (tmpfs) only, sized; the Secret is its one source."""
+    return {"name": "keys", "emptyDir": {"medium": "Memory", "sizeLimit": KEYS_SIZE}}
+
+
+def keys_mount() -> Obj:
+    return {"name": "keys", "mountPath": KEYS_MOUNT}
 
 
 def env(values: Mapping[str, str]) -> list[Obj]:

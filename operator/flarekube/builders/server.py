@@ -19,6 +19,8 @@ from flarekube.builders.common import (
     Owner,
     container_security_context,
     env,
+    keys_mount,
+    keys_volume,
     metadata,
     pod_security_context,
     scratch_volume,
@@ -51,7 +53,7 @@ def server_deployment(project: FLProject, owner: Owner, kit_manifest: bytes, hos
         "image": spec.image,
         "imagePullPolicy": "IfNotPresent",
         "command": ["bash", "-c", START],
-        "env": env(BASE_ENV | {"NVFL_WORKSPACE": WORKSPACE}),
+        "env": env(BASE_ENV | {localconfig.WORKSPACE_ENV: WORKSPACE}),
         "ports": [
             {"name": "fl", "containerPort": spec.server.fl_port, "protocol": "TCP"},
             {"name": "admin", "containerPort": spec.server.admin_port, "protocol": "TCP"},
@@ -59,6 +61,8 @@ def server_deployment(project: FLProject, owner: Owner, kit_manifest: bytes, hos
         "volumeMounts": [
             {"name": "kit", "mountPath": secrets.KIT_MOUNT, "readOnly": True},
             localconfig.local_mount(),
+            keys_mount(),
+        keys_mount(),
             {"name": "scratch", "mountPath": SCRATCH},
             {"name": "state", "mountPath": STATE_MOUNT},
         ],
@@ -92,6 +96,7 @@ def server_deployment(project: FLProject, owner: Owner, kit_manifest: bytes, hos
                     "volumes": [
                         secrets.kit_volume(_project_key(project), host, kit_manifest),
                         localconfig.local_volume(_project_key(project), host),
+                        keys_volume(),
                         scratch_volume(),
                         {
                             "name": "state",

@@ -15,10 +15,13 @@ from flarekube.builders import localconfig, secrets
 from flarekube.builders.common import (
     BASE_ENV,
     SCRATCH,
+    WORKSPACE_SIZE,
     Obj,
     Owner,
     container_security_context,
     env,
+    keys_mount,
+    keys_volume,
     metadata,
     pod_security_context,
     scratch_volume,
@@ -58,14 +61,16 @@ def site_deployment(project: FLProject, site: SiteSpec, owner: Owner, kit_manife
     mounts: list[Obj] = [
         {"name": "kit", "mountPath": secrets.KIT_MOUNT, "readOnly": True},
         localconfig.local_mount(),
+        keys_mount(),
         {"name": "scratch", "mountPath": SCRATCH},
         {"name": "workspace", "mountPath": WORKSPACE_MOUNT},
     ]
     volumes: list[Obj] = [
         secrets.kit_volume(key, site.name, kit_manifest),
         localconfig.local_volume(key, site.name),
+        keys_volume(),
         scratch_volume(),
-        {"name": "workspace", "emptyDir": {}},
+        scratch_volume("workspace", WORKSPACE_SIZE),
     ]
     data = data_volume(site)
     if data is not None:
@@ -80,7 +85,7 @@ def site_deployment(project: FLProject, site: SiteSpec, owner: Owner, kit_manife
         "image": project.spec.image,
         "imagePullPolicy": "IfNotPresent",
         "command": ["bash", "-c", START],
-        "env": env(BASE_ENV | {"NVFL_WORKSPACE": f"{WORKSPACE_MOUNT}/{site.name}"}),
+        "env": env(BASE_ENV | {localconfig.WORKSPACE_ENV: f"{WORKSPACE_MOUNT}/{site.name}"}),
         "volumeMounts": mounts,
         "securityContext": container_security_context(),
     }

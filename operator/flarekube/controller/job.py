@@ -168,15 +168,8 @@ def _submit(sess: Any, job: FLJob, project: FLProject, uid: str) -> str:
 STEPS: tuple[Callable[[JobReconcile], None], ...] = (parse_job, find_project, wait_for_sites, submit_and_follow)
 
 
-def previous_status(body: dict[str, Any]) -> FLJobStatus:
-    try:
-        return FLJobStatus.model_validate(body.get("status") or {})
-    except ValidationError:
-        return FLJobStatus()
-
-
 def reconcile_job(api: Api, body: dict[str, Any]) -> FLJobStatus:
-    previous = previous_status(body)
+    previous = FLJobStatus.stored(body)
     if is_terminal(previous.phase):
         return previous  # a finished job is history: nothing to observe any more
     r = JobReconcile(api, body, previous)
@@ -190,7 +183,7 @@ def reconcile_job(api: Api, body: dict[str, Any]) -> FLJobStatus:
 
 def abort(api: Api, body: dict[str, Any]) -> str:
     """Abort the NVFlare job of a deleted FLJob (finalizer). Returns what was done, for the log."""
-    status = previous_status(body)
+    status = FLJobStatus.stored(body)
     if not status.job_id or is_terminal(status.phase):
         return "nothing to abort"
     job = parse(body)
@@ -224,4 +217,4 @@ def failed_status(body: dict[str, Any], problem: str) -> FLJobStatus:
     meta = body.get("metadata") or {}
     rounds = int(((body.get("spec") or {}).get("rounds")) or 0)
     snap = JobSnapshot(generation=int(meta.get("generation") or 0), total_rounds=rounds, spec_error=problem)
-    return job_status(snap, previous_status(body))
+    return job_status(snap, FLJobStatus.stored(body))
