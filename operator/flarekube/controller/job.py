@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from flarekube import faults, flare, naming
 from flarekube.api import FLJob, FLProject
 from flarekube.api.documents import parse_resource
@@ -28,7 +26,7 @@ from flarekube.builders.jobfolder import JobFolderError, SiteInputs, build_job_f
 from flarekube.builders.project import Target, target
 from flarekube.builders.site import DATA_MOUNT
 from flarekube.builders.workloads import workload
-from flarekube.controller.project import admin_session
+from flarekube.controller.project import admin_session, allowed_host_paths
 from flarekube.kube import apply as k
 from flarekube.kube.apply import Api
 from flarekube.status.conditions import now_rfc3339
@@ -59,14 +57,11 @@ def project_of(api: Api, job: FLJob, namespace: str) -> tuple[Target, FLProjectS
     body = k.get(api, "FLProject", namespace, job.spec.project_ref)
     if body is None:
         raise NotYet(f'FLProject "{job.spec.project_ref}" does not exist (yet)')
-    t = target(body)
+    t = target(body, allowed_host_paths())
     problems = cross_check(t.project, job)
     if problems:
         raise SpecProblem("; ".join(problems))
-    try:
-        return t, FLProjectStatus.model_validate(body.get("status") or {})
-    except ValidationError:
-        return t, FLProjectStatus()
+    return t, FLProjectStatus.stored(body)
 
 
 def build_apart(job: FLJob, dest: Path, inputs: dict[str, SiteInputs]) -> Path:

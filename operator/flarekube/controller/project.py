@@ -40,6 +40,12 @@ def operator_namespace() -> str | None:
     return os.environ.get("POD_NAMESPACE") or None
 
 
+def allowed_host_paths() -> tuple[str, ...]:
+    """Node folders sites may mount as hostPath data: the chart's `allowedHostPaths`, colon-separated in
+    FLAREKUBE_ALLOWED_HOST_PATHS; none by default (PVCs only)."""
+    return tuple(p for p in os.environ.get("FLAREKUBE_ALLOWED_HOST_PATHS", "").split(":") if p)
+
+
 def store(api: Api, t: Target) -> SecretKitStore:
     return SecretKitStore(api, t.owner, t.name, fault=faults.hit)
 
@@ -72,7 +78,7 @@ class ProjectReconcile:
 
 
 def parse(r: ProjectReconcile) -> None:
-    r.t = target(r.body)  # raises SpecProblem
+    r.t = target(r.body, allowed_host_paths())  # raises SpecProblem
     r.kits = store(r.api, r.t)
 
 
