@@ -92,5 +92,5 @@ def test_host_path_data_needs_the_installers_allow_list() -> None:
     assert "allowedHostPaths: none" in refused[0] and "pvc" in refused[0]
     assert cluster_project_problems(parsed, ["/data"]) == []
     only_one = cluster_project_problems(parsed, ["/data/site-1"])  # site-1's folder, not /data/site-10
-    assert [p.split(":")[0] for p in only_one] == ["spec.sites[1].data.hostPath.path", "spec.sites[2].data.hostPath.path"]
+    assert [p.split(":")[0] for p in only_one] == [f"spec.sites[{i}].data.hostPath.path" for i in (1, 2)]
     assert len(cluster_project_problems(parsed, ["/dat"])) == 3  # a prefix of the name is not a parent folder

@@ -168,13 +168,23 @@ def test_server_policy_admits_sites_on_fl_port_and_operator_on_admin_port() -> N
     assert admin["ports"] == [{"protocol": "TCP", "port": 8003}]
     assert admin["from"][0]["namespaceSelector"]["matchLabels"] == {netpol.NAMESPACE_NAME: "flarekube-system"}
     assert cidr["from"] == [{"ipBlock": {"cidr": "10.0.0.0/8"}}]
+    assert cidr["ports"] == [{"protocol": "TCP", "port": 8002}], "listed networks never reach the admin port"
+    assert set(pol["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+    (dns,) = pol["spec"]["egress"]  # the server sends nothing but replies, and asks kube-dns
+    assert dns["to"] == [netpol.KUBE_DNS]
+
+
+def test_every_managed_namespace_denies_by_default_and_outlives_a_project() -> None:
+    deny = netpol.default_deny("fl")
+    assert deny["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    assert "ownerReferences" not in deny["metadata"] and deny["metadata"]["namespace"] == "fl"
 
 
 def test_server_policy_takes_the_specs_external_networks() -> None:
     p = project(server={"allowedCidrs": ["203.0.113.0/24"]})
     *_, external = netpol.server_policy(p, OWNER, "flarekube-system")["spec"]["ingress"]
     assert external == {"from": [{"ipBlock": {"cidr": "203.0.113.0/24"}}], "ports": [
-        {"protocol": "TCP", "port": 8002}, {"protocol": "TCP", "port": 8003}]}  # fmt: skip
+        {"protocol": "TCP", "port": 8002}]}  # fmt: skip
     assert len(netpol.server_policy(project(), OWNER, None)["spec"]["ingress"]) == 2
 
 
@@ -184,6 +194,7 @@ def test_site_policy_allows_only_server_and_dns() -> None:
     to_server, dns = pol["spec"]["egress"]
     assert to_server["ports"] == [{"protocol": "TCP", "port": 8002}]
     assert {p["port"] for p in dns["ports"]} == {53}
+    assert dns["to"] == [netpol.KUBE_DNS], "DNS on the kube-dns pods only, not any kube-system pod"
 
 
 def test_local_config_is_a_configmap_apart_from_the_kit_and_rolls_the_pod() -> None:

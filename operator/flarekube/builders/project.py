@@ -72,6 +72,7 @@ def desired(t: Target, manifests: Mapping[str, bytes], local: Mapping[str, Mappi
     objects = [
         server.server_pvc(p, o),
         server.server_service(p, o),
+        netpol.default_deny(o.namespace),
         netpol.server_policy(p, o, operator_namespace),
         netpol.site_policy(p, o),
         localconfig.local_configmap(t.name, t.host, "server", local[t.host], o),
