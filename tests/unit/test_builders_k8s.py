@@ -193,7 +193,7 @@ def test_site_policy_allows_only_server_and_dns() -> None:
     assert pol["spec"]["ingress"] == [] and set(pol["spec"]["policyTypes"]) == {"Ingress", "Egress"}
     to_server, dns = pol["spec"]["egress"]
     assert to_server["ports"] == [{"protocol": "TCP", "port": 8002}]
-    assert {p["port"] for p in dns["ports"]} == {53}
+    assert {p["port"] for p in dns["ports"]} == {53, "dns", "dns-tcp"}
     assert dns["to"] == [netpol.KUBE_DNS], "DNS on the kube-dns pods only, not any kube-system pod"
 
 

@@ -26,7 +26,11 @@ NAMESPACE_NAME = "kubernetes.io/metadata.name"
 DEFAULT_DENY = "flarekube-default-deny"
 KUBE_DNS: Obj = {"namespaceSelector": {"matchLabels": {NAMESPACE_NAME: "kube-system"}},
                  "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}  # fmt: skip
-DNS_PORTS = [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
+# Ports are matched after Service DNAT, i.e. on the DNS pod's own port: CoreDNS's named ports (the
+# upstream manifest's `dns`/`dns-tcp`, whatever number they have) and 53 for clusters that name them
+# otherwise. The pod selector is what keeps other DNS servers out.
+DNS_PORTS = [{"protocol": "UDP", "port": "dns"}, {"protocol": "TCP", "port": "dns-tcp"},
+             {"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]  # fmt: skip
 
 
 def default_deny(namespace: str) -> Obj:

@@ -184,6 +184,13 @@ def components(p: c.Paths) -> list[Component]:
         f"--node-ip={c.NODE_IP}", f"--hostname-override={c.NODE_NAME}", "--v=1",
     ]
     proxy = [str(b / "kube-proxy"), f"--config={conf / 'kube-proxy.yaml'}", "--v=1"]
+    # NetworkPolicy enforcement only (iptables + ipset): routing and service proxying stay with the
+    # bridge CNI and kube-proxy. A test component; see tests/cluster/go/kube-router/go.mod.
+    kube_router = [str(p.kube_router_bin), f"--kubeconfig={conf / 'kube-router.kubeconfig'}",
+                   "--run-firewall=true", "--run-router=false", "--run-service-proxy=false",
+                   "--enable-cni=false", f"--hostname-override={c.NODE_NAME}",
+                   f"--service-cluster-ip-range={c.SERVICE_CIDR}",
+                   f"--health-port={c.KUBE_ROUTER_HEALTH_PORT}", "--metrics-port=0", "--v=1"]
     provisioner = [str(b / "hostpath-provisioner"), f"--kubeconfig={conf / 'provisioner.kubeconfig'}",
                    f"--root={data / 'volumes'}"]
     return [
@@ -194,6 +201,7 @@ def components(p: c.Paths) -> list[Component]:
         Component("kube-scheduler", scheduler),
         Component("kubelet", kubelet),
         Component("kube-proxy", proxy),
+        Component("kube-router", kube_router),
         Component("hostpath-provisioner", provisioner),
     ]
 
@@ -202,4 +210,5 @@ def kubeconfigs(p: c.Paths) -> dict[str, tuple[str, Path]]:
     """kubeconfig name -> (certificate, path); components talk to the API server over loopback."""
     return {name: (leaf, p.conf / f"{name}.kubeconfig") for name, leaf in (
         ("admin", "admin"), ("controller-manager", "controller-manager"), ("scheduler", "scheduler"),
-        ("kubelet", "kubelet"), ("kube-proxy", "kube-proxy"), ("provisioner", "provisioner"))}
+        ("kubelet", "kubelet"), ("kube-proxy", "kube-proxy"), ("provisioner", "provisioner"),
+        ("kube-router", "kube-router"))}
