@@ -117,7 +117,7 @@ def operator_deployment(watch: list[str], env: dict[str, str] | None = None) -> 
                          "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"},
                                           {"name": "src", "mountPath": "/src", "readOnly": True}],
                      }],
-                     "volumes": [{"name": "tmp", "emptyDir": {}},
+                     "volumes": [{"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "256Mi"}},
                                  {"name": "src", "hostPath": {"path": str(REPO), "type": "Directory"}}],
                  }}},
     }  # fmt: skip

@@ -145,7 +145,7 @@ def test_gpu_site_asks_for_gpus_and_tolerates_gpu_nodes() -> None:
     assert pod["nodeSelector"] == {"gpu": "a100"}
     assert pod["tolerations"][0]["key"] == "nvidia.com/gpu"
     cpu_pod = site.site_deployment(p, p.spec.sites[1], OWNER, MANIFEST, LOCAL)["spec"]["template"]["spec"]
-    assert "tolerations" not in cpu_pod and "resources" not in cpu_pod["containers"][0]
+    assert "tolerations" not in cpu_pod and "nvidia.com/gpu" not in cpu_pod["containers"][0]["resources"]["limits"]
 
 
 def test_every_site_is_restricted_and_recreated() -> None:
@@ -218,3 +218,14 @@ def test_local_config_is_a_configmap_apart_from_the_kit_and_rolls_the_pod() -> N
     assert cm["kind"] == "ConfigMap" and cm["data"] == {k: v.decode() for k, v in LOCAL.items()}
     assert cm["metadata"]["annotations"][naming.ANNOTATION_LOCAL_CONFIG] == \
         pod1["metadata"]["annotations"][naming.ANNOTATION_LOCAL_CONFIG]
+
+
+def test_pods_get_default_requests_and_limits_unless_the_spec_says() -> None:
+    p = project()
+    plain = site.site_deployment(p, p.spec.sites[0], OWNER, MANIFEST, LOCAL)["spec"]["template"]["spec"]
+    (c,) = plain["containers"]
+    assert c["resources"]["requests"]["cpu"] and c["resources"]["limits"]["memory"]
+    given = site.site_deployment(p, p.spec.sites[2], OWNER, MANIFEST, LOCAL)["spec"]["template"]["spec"]
+    assert given["containers"][0]["resources"]["limits"]["memory"] == "4Gi"  # the spec's own, kept
+    srv = server.server_deployment(p, OWNER, MANIFEST, "h", LOCAL)["spec"]["template"]["spec"]["containers"][0]
+    assert srv["resources"]["limits"]["memory"]

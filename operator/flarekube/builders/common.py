@@ -83,6 +83,19 @@ KEYS_MOUNT = "/keys"
 KEYS_SIZE = "16Mi"  # a kit's startup/ and local/: certificates, one key, a few JSON files
 
 
+# Used when the spec gives no resources at all: every pod has requests (the scheduler can place it) and
+# a memory limit (a runaway job is OOM-killed in its own pod, not the node). Threat: one tenant's job
+# starving the node the other federations share. The memory-backed keys volume counts within the limit.
+DEFAULT_RESOURCES: dict[str, dict[str, dict[str, str]]] = {
+    "server": {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"memory": "4Gi"}},
+    "site": {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"memory": "8Gi"}},
+}
+
+
+def resources_or_default(given: dict[str, dict[str, str]], role: str) -> dict[str, dict[str, str]]:
+    return given or {part: dict(values) for part, values in DEFAULT_RESOURCES[role].items()}
+
+
 def scratch_volume(name: str = "scratch", size: str = SCRATCH_SIZE) -> Obj:
     return {"name": name, "emptyDir": {"sizeLimit": size}}
 

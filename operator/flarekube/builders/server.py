@@ -23,6 +23,7 @@ from flarekube.builders.common import (
     keys_volume,
     metadata,
     pod_security_context,
+    resources_or_default,
     scratch_volume,
 )
 
@@ -75,9 +76,7 @@ def server_deployment(project: FLProject, owner: Owner, kit_manifest: bytes, hos
         },
         "securityContext": container_security_context(),
     }
-    resources = spec.server.resources.as_kubernetes()
-    if resources:
-        container["resources"] = resources
+    container["resources"] = resources_or_default(spec.server.resources.as_kubernetes(), "server")
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

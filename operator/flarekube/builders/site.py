@@ -24,6 +24,7 @@ from flarekube.builders.common import (
     keys_volume,
     metadata,
     pod_security_context,
+    resources_or_default,
     scratch_volume,
 )
 
@@ -45,7 +46,7 @@ def data_volume(site: SiteSpec) -> Obj | None:
 
 
 def _resources(site: SiteSpec) -> Obj:
-    resources = site.resources.as_kubernetes()
+    resources = resources_or_default(site.resources.as_kubernetes(), "site")
     if site.gpus:
         # Extended resources must be equal in requests and limits; the limit is enough to ask for them.
         resources.setdefault("limits", {})[GPU_RESOURCE] = str(site.gpus)
