@@ -66,14 +66,14 @@ def start(core: client.CoreV1Api, namespace: str, pod: dict[str, Any]) -> str:
     return str(wait_for(ip, 90, f"pod {namespace}/{pod['metadata']['name']} running"))
 
 
-def http(target: str) -> str:
+def http_get(target: str) -> str:
     return f"timeout 3 wget -qO- http://{target}/"
 
 
 def probe(core: client.CoreV1Api, namespace: str, labels: dict[str, str], targets: dict[str, str]) -> dict[str, str]:
     """From a pod with `labels`: name -> "open" | "closed" for each target: host:port (HTTP), or a shell
     command whose success means open."""
-    checks = {n: t if " " in t else http(t) for n, t in targets.items()}
+    checks = {n: t if " " in t else http_get(t) for n, t in targets.items()}
     lines = [f'if {c} >/dev/null 2>&1; then echo "{n} open"; else echo "{n} closed"; fi' for n, c in checks.items()]
     name = f"probe-{uuid.uuid4().hex[:6]}"
     pod = listener(name, labels, [])
@@ -111,7 +111,11 @@ def namespaces(kube: client.ApiClient) -> Iterator[tuple[str, str]]:
     yield names
     for n in names:
         core.delete_namespace(n)
-    core.delete_namespaced_pod("rogue-dns", "kube-system", grace_period_seconds=0)
+    try:
+        core.delete_namespaced_pod("rogue-dns", "kube-system", grace_period_seconds=0)
+    except client.ApiException as err:
+        if err.status != 404:
+            raise
 
 
 def test_policies_are_enforced(kube: client.ApiClient, namespaces: tuple[str, str], node_listener: str) -> None:
