@@ -36,8 +36,10 @@ def chart_rbac(
     helm = helm_binary()
     assert helm, NOT_BUILT
     argv = [helm, "template", "flarekube", str(CHART), *KUBE_VERSION, "--namespace", namespace,
-            "--set", f"watchNamespaces={{{','.join(watch)}}}", "--set", f"clusterWide={str(cluster_wide).lower()}",
-            "--set", f"serviceAccount.name={sa}", "--show-only", "templates/rbac.yaml"]  # fmt: skip
+            "--set", f"clusterWide={str(cluster_wide).lower()}", "--set", f"serviceAccount.name={sa}",
+            "--show-only", "templates/rbac.yaml"]  # fmt: skip
+    if watch:  # `--set x={}` would be a list of one empty string
+        argv += ["--set", f"watchNamespaces={{{','.join(watch)}}}"]
     out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
     return [d for d in yaml.safe_load_all(out) if d]
 

@@ -62,6 +62,8 @@ def keys_on_memory(pod: dict) -> None:
     assert empties["keys"]["medium"] == "Memory"
     (c,) = pod["containers"]
     assert {"name": "keys", "mountPath": "/keys"} in c["volumeMounts"]
+    paths = [m["mountPath"] for m in c["volumeMounts"]]
+    assert len(paths) == len(set(paths)), f"a mount path twice: {paths}"  # the API server refuses that
     assert not [e for e in c["env"] if e["name"] == "NVFL_WORKSPACE"]
     start = c["command"][-1]
     copies = re.findall(r"cp -r?L (\S+) (\S+)", start)

@@ -63,7 +63,6 @@ def server_deployment(project: FLProject, owner: Owner, kit_manifest: bytes, hos
             {"name": "kit", "mountPath": secrets.KIT_MOUNT, "readOnly": True},
             localconfig.local_mount(),
             keys_mount(),
-        keys_mount(),
             {"name": "scratch", "mountPath": SCRATCH},
             {"name": "state", "mountPath": STATE_MOUNT},
         ],
