@@ -4,7 +4,7 @@
 CLUSTER_DIR := tests/cluster
 CLUSTER_TOOL := cd $(CLUSTER_DIR) && python3 -m clustertool
 GO ?= $(or $(shell command -v go),/usr/local/go/bin/go)
-CLUSTER_DEBS := containerd runc containernetworking-plugins iptables iproute2 openssl busybox-static gcc libc6-dev \
+CLUSTER_DEBS := containerd runc containernetworking-plugins iptables ipset iproute2 openssl busybox-static gcc libc6-dev \
   debootstrap
 export GO CACHE
 

@@ -2,7 +2,7 @@
 # end on the local cluster (the runtime image must be imported: `make images`).
 .PHONY: operator-tests e2e bench-operator
 
-operator-tests: venv ## the operator against a private kube-apiserver: kits in Secrets, RBAC, PSA, crashes
+operator-tests: venv cluster-build ## the operator against a private kube-apiserver: kits in Secrets, RBAC, PSA, crashes
 	$(BIN)/pytest -q tests/kube
 
 e2e: venv images ## the operator end to end on the local cluster (FLProject -> Ready, FLJob -> Succeeded, faults)

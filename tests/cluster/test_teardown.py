@@ -30,6 +30,7 @@ def leftovers() -> dict[str, list[str]]:
     procs = [line for line in out("ps", "-eo", "pid,stat,args").splitlines()
              if line.split()[1][0] != "Z"
              and any(m in line for m in ("/bin/kube-", "/bin/kubelet", "/bin/hostpath-provisioner",  # not kubectl
+                                         "/kube-router/v",
                                          "/.cache/flarekube/etcd/", f"{RUN}/", "containerd-shim",
                                          "flarekube-cluster/conf/containerd.toml"))]
     mounts = [line for line in Path("/proc/self/mountinfo").read_text().splitlines()
@@ -38,9 +39,11 @@ def leftovers() -> dict[str, list[str]]:
              if "KUBE-" in line or "CNI-" in line]
     links = [line for line in out("ip", "-o", "link", "show").splitlines() if "flarekube0" in line]
     netns = [ns for ns in out("ip", "netns", "list").split() if ns.startswith("cni-")]
+    # kube-router's ipsets outlive its process and would keep stale pod IPs in the next cluster's rules.
+    ipsets = [n for n in out("ipset", "list", "-n").split() if n.startswith("KUBE-")]
     cgroups = [ctrl for ctrl in ("memory", "cpu", "pids") if Path("/sys/fs/cgroup", ctrl, "kubepods").exists()]
     found = {"processes": procs, "mounts": mounts, "iptables": rules, "links": links, "netns": netns,
-             "cgroups": cgroups}
+             "cgroups": cgroups, "ipsets": ipsets}
     return {k: v for k, v in found.items() if v}
 
 

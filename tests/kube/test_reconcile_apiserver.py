@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
-import shutil
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,6 +24,8 @@ from flarekube.controller import project as reconcile
 from flarekube.kube import apply as k
 from kubernetes import client
 
+from tests.support.helm import apply_rbac, chart_rbac
+
 CHART = Path(__file__).resolve().parents[2] / "charts" / "flarekube"
 SA_NS, SA = "flarekube-system", "flarekube"
 POINTS = ["after-ca-secret", "after-kit-secret", "after-kits", "after-server-apply", "after-site-apply",
@@ -35,20 +34,6 @@ POINTS = ["after-ca-secret", "after-kit-secret", "after-kits", "after-server-app
 
 class Crash(BaseException):
     """Stands in for the operator's os._exit at a fault point."""
-
-
-def chart_rules() -> list[dict[str, Any]]:
-    """The rules of the chart's (Cluster)Role: rendered by helm when it is built, else read from the template."""
-    helm = shutil.which("helm")
-    if helm:
-        argv = [helm, "template", "x", str(CHART), "--kube-version", "1.35.4"]
-        out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
-        roles = [d for d in yaml.safe_load_all(out) if d and d.get("kind") == "ClusterRole"]
-        return list(roles[0]["rules"])
-    text = (CHART / "templates" / "rbac.yaml").read_text()
-    blocks = re.findall(r'define "flarekube\.(?:rbac|discovery)Rules" -}}\n(.*?)\{\{- end }}', text, re.S)
-    assert blocks, "rbac.yaml has no rule blocks"
-    return [rule for block in blocks for rule in yaml.safe_load(block)]
 
 
 @pytest.fixture(scope="module")
@@ -63,18 +48,14 @@ def operator_api(apiserver: client.ApiClient) -> Iterator[client.ApiClient]:
             if err.status != 409:
                 raise
     core, rbac = client.CoreV1Api(apiserver), client.RbacAuthorizationV1Api(apiserver)
-    for create in (lambda: core.create_namespace({"metadata": {"name": SA_NS}}),
-                   lambda: rbac.create_cluster_role({"metadata": {"name": "flarekube-test"}, "rules": chart_rules()}),
-                   lambda: rbac.create_cluster_role_binding({
-                       "metadata": {"name": "flarekube-test"},
-                       "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                                   "name": "flarekube-test"},
-                       "subjects": [{"kind": "ServiceAccount", "name": SA, "namespace": SA_NS}]})):  # fmt: skip
-        try:
-            create()
-        except client.ApiException as err:
-            if err.status != 409:
-                raise
+    try:
+        core.create_namespace({"metadata": {"name": SA_NS}})
+    except client.ApiException as err:
+        if err.status != 409:
+            raise
+    # Each test makes its own namespace, so the operator here is the chart's clusterWide mode.
+    for obj in chart_rbac(SA_NS, cluster_wide=True, sa=SA):
+        apply_rbac(rbac, obj)
     cfg = apiserver.configuration
     api = client.ApiClient(cfg, header_name="Impersonate-User", header_value=f"system:serviceaccount:{SA_NS}:{SA}")
 

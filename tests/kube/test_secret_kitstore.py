@@ -91,6 +91,20 @@ def test_kit_secrets_are_immutable_and_the_ca_is_protected(apiserver: client.Api
     store(apiserver, ns).release_ca()
 
 
+def test_a_secret_that_claims_to_be_a_kit_is_not_taken_for_one(apiserver: client.ApiClient, ns: str) -> None:
+    """Issue 12: kits are matched by name, not by labels alone (a tenant can create labelled Secrets)."""
+    ensure_kits(inputs(ns, 1), store(apiserver, ns))
+    real = store(apiserver, ns).get_kit("site-1")
+    forged = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+              "metadata": {"name": "zz-forged", "namespace": ns,
+                           "labels": {**naming.project_labels("crc"), naming.LABEL_COMPONENT: naming.COMPONENT_KIT},
+                           "annotations": {naming.ANNOTATION_PARTICIPANT: "site-1"}},
+              "data": {"kit.json": "e30="}}  # fmt: skip
+    k.create(apiserver, forged)
+    assert store(apiserver, ns).get_kit("site-1") == real
+    assert ensure_kits(inputs(ns, 1), store(apiserver, ns)).issued == ()
+
+
 @pytest.mark.parametrize(("point", "nth"), [("after-ca-secret", 1), ("after-kit-secret", 1), ("after-kit-secret", 3)])
 def test_a_crash_at_any_write_regenerates_nothing(apiserver: client.ApiClient, ns: str, point: str, nth: int) -> None:
     seen = {"n": 0}

@@ -8,9 +8,6 @@ the chart's rules, watching one restricted namespace (`fed_ns`) that holds the s
 from __future__ import annotations
 
 import os
-import re
-import shutil
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +18,7 @@ import yaml
 from kubernetes import client
 
 from tests.support.cluster import wait_for
+from tests.support.helm import apply_rbac, chart_rbac
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "flarekube"
@@ -28,19 +26,6 @@ RUNTIME_IMAGE = os.environ.get("FLAREKUBE_RUNTIME_IMAGE", "flarekube/runtime:0.1
 OPERATOR_NS = "flarekube-e2e"
 OPERATOR_SA = "flarekube"
 DATA = REPO / "examples" / "data" / "crc"
-
-
-def chart_rules() -> list[dict[str, Any]]:
-    """The chart's ClusterRole rules: `helm template` when helm is built, else the template's rule block."""
-    helm = shutil.which("helm") or next(iter(sorted(Path.home().glob(".cache/flarekube/helm/*/helm"))), None)
-    if helm:
-        argv = [str(helm), "template", "x", str(CHART), "--kube-version", "1.35.4"]
-        out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
-        return list(next(d for d in yaml.safe_load_all(out) if d and d.get("kind") == "ClusterRole")["rules"])
-    text = (CHART / "templates" / "rbac.yaml").read_text()
-    blocks = re.findall(r'define "flarekube\.(?:rbac|discovery)Rules" -}}\n(.*?)\{\{- end }}', text, re.S)
-    assert blocks, "rbac.yaml has no rule blocks"
-    return [rule for block in blocks for rule in yaml.safe_load(block)]
 
 
 def _create(call: Any, *args: Any) -> None:
@@ -132,7 +117,7 @@ def operator_deployment(watch: list[str], env: dict[str, str] | None = None) -> 
                          "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"},
                                           {"name": "src", "mountPath": "/src", "readOnly": True}],
                      }],
-                     "volumes": [{"name": "tmp", "emptyDir": {}},
+                     "volumes": [{"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "256Mi"}},
                                  {"name": "src", "hostPath": {"path": str(REPO), "type": "Directory"}}],
                  }}},
     }  # fmt: skip
@@ -156,17 +141,8 @@ def operator(kube: client.ApiClient, fed_ns: str) -> Iterator[str]:
     core, rbac, apps = client.CoreV1Api(kube), client.RbacAuthorizationV1Api(kube), client.AppsV1Api(kube)
     _create(core.create_namespace, {"metadata": {"name": OPERATOR_NS}})
     _create(core.create_namespaced_service_account, OPERATOR_NS, {"metadata": {"name": OPERATOR_SA}})
-    role = {"metadata": {"name": "flarekube-e2e"}, "rules": chart_rules()}
-    try:
-        rbac.create_cluster_role(role)
-    except client.ApiException as err:
-        if err.status != 409:
-            raise
-        rbac.replace_cluster_role("flarekube-e2e", role)
-    _create(rbac.create_cluster_role_binding, {
-        "metadata": {"name": "flarekube-e2e"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "flarekube-e2e"},
-        "subjects": [{"kind": "ServiceAccount", "name": OPERATOR_SA, "namespace": OPERATOR_NS}]})  # fmt: skip
+    for obj in chart_rbac(OPERATOR_NS, [fed_ns], sa=OPERATOR_SA):
+        apply_rbac(rbac, obj)
     try:
         apps.delete_namespaced_deployment("flarekube-operator", OPERATOR_NS)
         wait_for(lambda: not core.list_namespaced_pod(OPERATOR_NS).items, 60, "old operator pods gone")

@@ -143,6 +143,8 @@ CASES: list[Case] = [
     _p("site-data-two-sources", "spec.sites[0].data.pvc", {"claimName": "data"}, "spec.sites[0].data"),
     _p("site-data-no-source", "spec.sites[0].data", {}),
     _p("site-host-path-relative", "spec.sites[0].data.hostPath.path", "data/site-1"),
+    _p("site-host-path-dotdot", "spec.sites[0].data.hostPath.path", "/data/../etc"),
+    _p("site-host-path-dotdot-end", "spec.sites[0].data.hostPath.path", "/data/site-1/.."),
     _p("site-pvc-claim-upper", "spec.sites[0].data", {"pvc": {"claimName": "My_Claim"}},
        "spec.sites[0].data.pvc.claimName"),
     _p("site-pvc-sub-path-absolute", "spec.sites[0].data", {"pvc": {"claimName": "d", "subPath": "/x"}},

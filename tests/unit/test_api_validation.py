@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 from flarekube.api import FLJob, FLProject, SpecError, load_bundle, parse_document
+from flarekube.api.validation import cluster_project_problems
 
 from tests.support.speccases import CASES, Case, job, names_field, project
 
@@ -79,3 +80,17 @@ def test_immutability_is_declared_for_the_api_server_only() -> None:
     after["spec"]["server"]["org"] = "other_org"
     parse_document(before)
     parse_document(after)
+
+
+def test_host_path_data_needs_the_installers_allow_list() -> None:
+    """Issue 12: hostPath is the installer's decision (chart `allowedHostPaths`), never a tenant's."""
+    doc = project()
+    parsed = parse_document(doc)
+    assert isinstance(parsed, FLProject)
+    refused = cluster_project_problems(parsed)
+    assert [p.split(":")[0] for p in refused] == [f"spec.sites[{i}].data.hostPath.path" for i in range(3)]
+    assert "allowedHostPaths: none" in refused[0] and "pvc" in refused[0]
+    assert cluster_project_problems(parsed, ["/data"]) == []
+    only_one = cluster_project_problems(parsed, ["/data/site-1"])  # site-1's folder, not /data/site-10
+    assert [p.split(":")[0] for p in only_one] == [f"spec.sites[{i}].data.hostPath.path" for i in (1, 2)]
+    assert len(cluster_project_problems(parsed, ["/dat"])) == 3  # a prefix of the name is not a parent folder

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 
 import pytest
 from flarekube import naming
@@ -51,6 +52,24 @@ def restricted(pod: dict) -> None:
         assert sc["capabilities"] == {"drop": ["ALL"]}
         assert any(m["mountPath"] == "/tmp" for m in c["volumeMounts"])  # scratch on an emptyDir
     assert not any("hostPath" in v for v in pod["volumes"] if v["name"] != "data")
+    keys_on_memory(pod)
+
+
+def keys_on_memory(pod: dict) -> None:
+    """Issue 12: every emptyDir is sized; the kit's working copy (its private key) is on tmpfs only, and
+    NVFlare is not told a workspace into which its start script would copy the kit (keys on disk)."""
+    empties = {v["name"]: v["emptyDir"] for v in pod["volumes"] if "emptyDir" in v}
+    assert all(e.get("sizeLimit") for e in empties.values()), empties
+    assert empties["keys"]["medium"] == "Memory"
+    (c,) = pod["containers"]
+    assert {"name": "keys", "mountPath": "/keys"} in c["volumeMounts"]
+    paths = [m["mountPath"] for m in c["volumeMounts"]]
+    assert len(paths) == len(set(paths)), f"a mount path twice: {paths}"  # the API server refuses that
+    assert not [e for e in c["env"] if e["name"] == "NVFL_WORKSPACE"]
+    start = c["command"][-1]
+    copies = re.findall(r"cp -r?L (\S+) (\S+)", start)
+    assert copies and all(dst.startswith("/keys/") for _, dst in copies), copies
+    assert "ln -s /keys/kit/startup" in start and "ln -s /keys/kit/local" in start
 
 
 def test_names_are_dns_labels_and_stable() -> None:
@@ -76,7 +95,7 @@ def test_server_is_one_recreated_replica_with_a_workspace_pvc() -> None:
     assert claim == server.server_pvc(p, OWNER)["metadata"]["name"] == "crc-server-workspace"
     c = pod["containers"][0]
     assert {"name": "kit", "mountPath": "/kit", "readOnly": True} in c["volumeMounts"]
-    assert {"name": "NVFL_WORKSPACE", "value": server.WORKSPACE} in c["env"]
+    assert {"name": "FLAREKUBE_WORKSPACE", "value": server.WORKSPACE} in c["env"]
     assert "/tmp/nvflare" in c["command"][-1]  # NVFlare's job store lands on the PVC
     svc = server.server_service(p, OWNER)
     assert [pt["port"] for pt in svc["spec"]["ports"]] == [8002, 8003]
@@ -129,7 +148,7 @@ def test_gpu_site_asks_for_gpus_and_tolerates_gpu_nodes() -> None:
     assert pod["nodeSelector"] == {"gpu": "a100"}
     assert pod["tolerations"][0]["key"] == "nvidia.com/gpu"
     cpu_pod = site.site_deployment(p, p.spec.sites[1], OWNER, MANIFEST, LOCAL, CONNECTION)["spec"]["template"]["spec"]
-    assert "tolerations" not in cpu_pod and "resources" not in cpu_pod["containers"][0]
+    assert "tolerations" not in cpu_pod and "nvidia.com/gpu" not in cpu_pod["containers"][0]["resources"]["limits"]
 
 
 def test_every_site_is_restricted_and_recreated() -> None:
@@ -152,13 +171,23 @@ def test_server_policy_admits_sites_on_fl_port_and_operator_on_admin_port() -> N
     assert admin["ports"] == [{"protocol": "TCP", "port": 8003}]
     assert admin["from"][0]["namespaceSelector"]["matchLabels"] == {netpol.NAMESPACE_NAME: "flarekube-system"}
     assert cidr["from"] == [{"ipBlock": {"cidr": "10.0.0.0/8"}}]
+    assert cidr["ports"] == [{"protocol": "TCP", "port": 8002}], "listed networks never reach the admin port"
+    assert set(pol["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+    (dns,) = pol["spec"]["egress"]  # the server sends nothing but replies, and asks kube-dns
+    assert dns["to"] == [netpol.KUBE_DNS]
+
+
+def test_every_managed_namespace_denies_by_default_and_outlives_a_project() -> None:
+    deny = netpol.default_deny("fl")
+    assert deny["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    assert "ownerReferences" not in deny["metadata"] and deny["metadata"]["namespace"] == "fl"
 
 
 def test_server_policy_takes_the_specs_external_networks() -> None:
     p = project(server={"allowedCidrs": ["203.0.113.0/24"]})
     *_, external = netpol.server_policy(p, OWNER, "flarekube-system")["spec"]["ingress"]
     assert external == {"from": [{"ipBlock": {"cidr": "203.0.113.0/24"}}], "ports": [
-        {"protocol": "TCP", "port": 8002}, {"protocol": "TCP", "port": 8003}]}  # fmt: skip
+        {"protocol": "TCP", "port": 8002}]}  # fmt: skip
     assert len(netpol.server_policy(project(), OWNER, None)["spec"]["ingress"]) == 2
 
 
@@ -167,7 +196,8 @@ def test_site_policy_allows_only_server_and_dns() -> None:
     assert pol["spec"]["ingress"] == [] and set(pol["spec"]["policyTypes"]) == {"Ingress", "Egress"}
     to_server, dns = pol["spec"]["egress"]
     assert to_server["ports"] == [{"protocol": "TCP", "port": 8002}]
-    assert {p["port"] for p in dns["ports"]} == {53}
+    assert {p["port"] for p in dns["ports"]} == {53, "dns", "dns-tcp"}
+    assert dns["to"] == [netpol.KUBE_DNS], "DNS on the kube-dns pods only, not any kube-system pod"
 
 
 def test_local_config_is_a_configmap_apart_from_the_kit_and_rolls_the_pod() -> None:
@@ -191,3 +221,15 @@ def test_local_config_is_a_configmap_apart_from_the_kit_and_rolls_the_pod() -> N
     assert cm["kind"] == "ConfigMap" and cm["data"] == {k: v.decode() for k, v in LOCAL.items()}
     assert cm["metadata"]["annotations"][naming.ANNOTATION_LOCAL_CONFIG] == \
         pod1["metadata"]["annotations"][naming.ANNOTATION_LOCAL_CONFIG]
+
+
+def test_pods_get_default_requests_and_limits_unless_the_spec_says() -> None:
+    p = project()
+    plain = site.site_deployment(p, p.spec.sites[0], OWNER, MANIFEST, LOCAL, CONNECTION)["spec"]["template"]["spec"]
+    (c,) = plain["containers"]
+    assert c["resources"]["requests"]["cpu"] and c["resources"]["limits"]["memory"]
+    given = site.site_deployment(p, p.spec.sites[2], OWNER, MANIFEST, LOCAL, CONNECTION)["spec"]["template"]["spec"]
+    assert given["containers"][0]["resources"]["limits"]["memory"] == "4Gi"  # the spec's own, kept
+    srv_pod = server.server_deployment(p, OWNER, MANIFEST, "h", LOCAL, CONNECTION)["spec"]["template"]["spec"]
+    srv = srv_pod["containers"][0]
+    assert srv["resources"]["limits"]["memory"]

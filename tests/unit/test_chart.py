@@ -65,7 +65,8 @@ def test_default_render_is_hardened() -> None:
     assert container["image"] == "flarekube/runtime:0.1.0"
     assert container["imagePullPolicy"] == "IfNotPresent"
     assert container["command"] == ["flarekube", "operator"]
-    assert "--all-namespaces" in container["args"]
+    assert "--all-namespaces" not in container["args"], "least privilege: its own namespace by default"
+    assert [a for a in container["args"] if a.startswith("--namespace")] == ["--namespace=flarekube-system"]
     assert "--liveness=http://0.0.0.0:8080/healthz" in container["args"]
     assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"health": 8080, "metrics": 9090}
     for probe in ("livenessProbe", "readinessProbe"):
@@ -88,9 +89,45 @@ def test_watching_chosen_namespaces() -> None:
     container = operator_container(render("--set", "watchNamespaces={team-a,team-b}"))
     assert "--all-namespaces" not in container["args"]
     assert [a for a in container["args"] if a.startswith("--namespace")] == [
+        "--namespace=flarekube-system",
         "--namespace=team-a",
         "--namespace=team-b",
     ]
+
+
+def rbac_docs(*args: str) -> list[dict[str, Any]]:
+    out = helm("template", "flarekube", str(CHART), "--namespace", "flarekube-system", *KUBE_VERSION, *args,
+               "--show-only", "templates/rbac.yaml").stdout  # fmt: skip
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+@needs_helm
+def test_rbac_is_a_role_per_watched_namespace_by_default() -> None:
+    docs = rbac_docs("--set", "watchNamespaces={team-a,flarekube-system}")
+    roles = sorted(d["metadata"]["namespace"] for d in docs if d["kind"] == "Role")
+    assert roles == ["flarekube-system", "team-a"], "its own namespace once, then the listed ones"
+    bindings = [d for d in docs if d["kind"] == "RoleBinding"]
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == roles
+    (cluster_role,) = [d for d in docs if d["kind"] == "ClusterRole"]
+    # Cluster-wide only what kopf needs to discover resources: read-only, and no Secrets anywhere.
+    resources = {r for rule in cluster_role["rules"] for r in rule["resources"]}
+    assert resources == {"customresourcedefinitions", "namespaces"}
+    assert {v for rule in cluster_role["rules"] for v in rule["verbs"]} <= {"get", "list", "watch"}
+    (role,) = [d for d in docs if d["kind"] == "Role" and d["metadata"]["namespace"] == "team-a"]
+    secrets = [rule for rule in role["rules"] if "secrets" in rule["resources"]]
+    assert secrets and not {"update", "*", "deletecollection"} & {v for r in secrets for v in r["verbs"]}
+
+
+@needs_helm
+def test_cluster_wide_is_asked_for_and_says_what_it_grants() -> None:
+    objects = render("--set", "clusterWide=true")
+    assert "--all-namespaces" in operator_container(objects)["args"]
+    docs = rbac_docs("--set", "clusterWide=true")
+    assert not [d for d in docs if d["kind"] in ("Role", "RoleBinding")]
+    (role,) = [d for d in docs if d["kind"] == "ClusterRole"]
+    assert any("secrets" in rule["resources"] for rule in role["rules"])
+    notes = (CHART / "templates" / "NOTES.txt").read_text()  # `helm template` does not render NOTES
+    assert re.search(r"if \.Values\.clusterWide \}\}[^{]*Secrets and Deployments everywhere", notes)
 
 
 @needs_helm

@@ -44,3 +44,13 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 true
 {{- end -}}
 {{- end -}}
+
+{{/*
+The namespaces the operator reconciles when it is not cluster-wide: its own, then watchNamespaces (each
+once), as a comma-separated list. Least privilege by default (issue 12): a Role per namespace.
+*/}}
+{{- define "flarekube.watched" -}}
+{{- $ns := list .Release.Namespace -}}
+{{- range .Values.watchNamespaces }}{{- if not (has . $ns) }}{{- $ns = append $ns . -}}{{- end }}{{- end -}}
+{{- join "," $ns -}}
+{{- end }}

@@ -46,7 +46,12 @@ SERVER_ORG_IMMUTABLE = cel("self == oldSelf", "org is immutable: it is part of t
 class HostPathSource(SpecModel):
     """A directory on the node (single-node clusters, or data present on every node)."""
 
-    path: str = Field(pattern=r"^/", description="Absolute directory on the node.")
+    # Absolute, and no `..` segment: the operator's allowedHostPaths prefix check must mean what it says.
+    path: str = Field(
+        pattern=r"^/$|^(/(\.\.[^/]+|\.[^./][^/]*|[^./][^/]*|\.))+/?$",
+        description="Absolute directory on the node, without `..` segments; allowed only under the operator's "
+        "allowedHostPaths (a chart value).",
+    )
 
 
 class PVCSource(SpecModel):

@@ -8,9 +8,9 @@ Times are RFC 3339 strings (`2026-11-23T06:00:00Z`), as Kubernetes writes them.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 ProjectPhase = Literal["Pending", "Provisioning", "Ready", "Degraded", "Failed"]
@@ -18,6 +18,8 @@ JobPhase = Literal["Pending", "Submitted", "Running", "Succeeded", "Failed", "Ab
 ConditionStatus = Literal["True", "False", "Unknown"]
 JOB_PHASES: tuple[JobPhase, ...] = ("Pending", "Submitted", "Running", "Succeeded", "Failed", "Aborted")
 TERMINAL_JOB_PHASES: tuple[JobPhase, ...] = ("Succeeded", "Failed", "Aborted")
+
+S = TypeVar("S", bound="StatusModel")
 
 
 class StatusModel(BaseModel):
@@ -27,6 +29,16 @@ class StatusModel(BaseModel):
         """The status as the API server stores it: camelCase, no nulls (a stored status never holds them,
         so a status with nulls would never compare equal to the stored one)."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+    @classmethod
+    def stored(cls: type[S], body: dict[str, Any]) -> S:
+        """The status stored on a custom resource `body`, typed. One that does not fit the model (written
+        by another version) counts as none: only its transition times are lost, and the next write
+        replaces it."""
+        try:
+            return cls.model_validate(body.get("status") or {})
+        except ValidationError:
+            return cls()
 
 
 class Condition(StatusModel):

@@ -12,9 +12,9 @@ Each returns a list of `field: problem` lines (empty: fine); callers decide how 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from flarekube.api.job import FLJob, SiteFiles
@@ -56,8 +56,13 @@ UNFILTERED_STATE = {
 }
 
 
-def cluster_project_problems(project: FLProject) -> list[str]:
-    """What is valid for `flarekube run` but cannot work on a cluster."""
+def cluster_project_problems(project: FLProject, allowed_host_paths: Sequence[str] = ()) -> list[str]:
+    """What is valid for `flarekube run` but cannot work on a cluster. `allowed_host_paths`: the node
+    folders the operator's installer allows (chart value `allowedHostPaths`).
+
+    Threat: a namespace user who may create FLProjects would otherwise mount any node folder (the
+    kubelet's, another tenant's data) into a site pod; Pod Security `restricted` forbids hostPath, so
+    hostPath is an installer's decision, never a tenant's."""
     problems = []
     if project.spec.job_runtime == "pod":
         problems.append(
@@ -66,7 +71,15 @@ def cluster_project_problems(project: FLProject) -> list[str]:
         )
     for i, s in enumerate(project.spec.sites):
         if s.data is not None and s.data.local_path is not None:
-            problems.append(f"spec.sites[{i}].data.localPath: works only with flarekube run; use hostPath or pvc")
+            problems.append(f"spec.sites[{i}].data.localPath: works only with flarekube run; use pvc")
+        if s.data is not None and s.data.host_path is not None:
+            path = PurePosixPath(s.data.host_path.path)
+            if not any(path == PurePosixPath(a) or PurePosixPath(a) in path.parents for a in allowed_host_paths):
+                allowed = ", ".join(allowed_host_paths) or "none"
+                problems.append(
+                    f"spec.sites[{i}].data.hostPath.path: {str(path)[:200]} is not under a node folder this "
+                    f"operator allows (allowedHostPaths: {allowed}); use a pvc, or ask the installer to add it"
+                )
     return problems
 
 

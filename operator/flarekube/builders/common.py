@@ -76,8 +76,38 @@ def container_security_context() -> Obj:
     }
 
 
-def scratch_volume(name: str = "scratch") -> Obj:
-    return {"name": name, "emptyDir": {}}
+# Every emptyDir is sized (issue 12): a runaway job fills its own volume and is evicted, not the node.
+SCRATCH_SIZE = "2Gi"
+WORKSPACE_SIZE = "4Gi"
+KEYS_MOUNT = "/keys"
+KEYS_SIZE = "16Mi"  # a kit's startup/ and local/: certificates, one key, a few JSON files
+
+
+# Used when the spec gives no resources at all: every pod has requests (the scheduler can place it) and
+# a memory limit (a runaway job is OOM-killed in its own pod, not the node). Threat: one tenant's job
+# starving the node the other federations share. The memory-backed keys volume counts within the limit.
+DEFAULT_RESOURCES: dict[str, dict[str, dict[str, str]]] = {
+    "server": {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"memory": "4Gi"}},
+    "site": {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"memory": "8Gi"}},
+}
+
+
+def resources_or_default(given: dict[str, dict[str, str]], role: str) -> dict[str, dict[str, str]]:
+    return given or {part: dict(values) for part, values in DEFAULT_RESOURCES[role].items()}
+
+
+def scratch_volume(name: str = "scratch", size: str = SCRATCH_SIZE) -> Obj:
+    return {"name": name, "emptyDir": {"sizeLimit": size}}
+
+
+def keys_volume() -> Obj:
+    """Threat: a private key on a disk-backed volume outlives the pod on the node's disk (and in its
+    backups). The kit's working copy lives in memory (tmpfs) only, sized; the Secret is its one source."""
+    return {"name": "keys", "emptyDir": {"medium": "Memory", "sizeLimit": KEYS_SIZE}}
+
+
+def keys_mount() -> Obj:
+    return {"name": "keys", "mountPath": KEYS_MOUNT}
 
 
 def env(values: Mapping[str, str]) -> list[Obj]:

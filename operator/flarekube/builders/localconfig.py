@@ -15,13 +15,14 @@ from collections.abc import Mapping
 
 from flarekube import naming
 from flarekube.builders import secrets
-from flarekube.builders.common import SCRATCH, Obj, Owner, metadata
+from flarekube.builders.common import KEYS_MOUNT, Obj, Owner, metadata
 from flarekube.builders.connection import file_names
 from flarekube.builders.sitelocal import digest
 
 LOCAL_MOUNT = "/local-config"
 CONNECTION_MOUNT = "/connection-config"
-KIT_SOURCE = f"{SCRATCH}/kit-source"  # kit startup/ + rendered local/: what sub_start.sh copies from
+KIT_SOURCE = f"{KEYS_MOUNT}/kit"  # kit startup/ + rendered local/, on the memory-backed keys volume
+WORKSPACE_ENV = "FLAREKUBE_WORKSPACE"  # where NVFlare runs; startup/ and local/ there link into KIT_SOURCE
 
 
 def local_configmap(project: str, participant: str, kind: str, files: Mapping[str, bytes], owner: Owner) -> Obj:
@@ -68,14 +69,20 @@ def local_mount(name: str = "local") -> Obj:
 
 
 def start_from_kit_and_local() -> str:
-    """Shell that assembles the workspace source (startup/ from the kit with the connection ConfigMap's
-    file over the kit's copy, local/ from its ConfigMap) and starts NVFlare from it. `-L`: ConfigMap
-    files are links into its `..data` folder; `-f`: the kit's copy is read-only (Secret mode 0440)."""
+    """Shell that assembles the kit on the memory volume (startup/ from the Secret with the connection
+    ConfigMap's file over the kit's copy, local/ from its ConfigMap) and starts NVFlare in the workspace.
+    `-L`: ConfigMap files are links into its `..data` folder; `-f`: the kit's copy is read-only (Secret
+    mode 0440). NVFL_WORKSPACE stays unset: sub_start.sh would then copy the kit, keys included, into
+    the disk-backed workspace; run from the workspace's links it uses them in place (keys never on disk)."""
+    ws = f'"${WORKSPACE_ENV}"'
     return (
         f"rm -rf {KIT_SOURCE} && mkdir -p {KIT_SOURCE}/local && "
         f"cp -rL {secrets.KIT_MOUNT}/startup {KIT_SOURCE}/ && cp -fL {CONNECTION_MOUNT}/* {KIT_SOURCE}/startup/ && "
         f"cp -L {LOCAL_MOUNT}/* {KIT_SOURCE}/local/ && "
-        f"exec bash {KIT_SOURCE}/startup/sub_start.sh --once"
+        f"chmod -R go-rwx {KIT_SOURCE} && mkdir -p {ws} && chmod 700 {ws} && "
+        f"rm -rf {ws}/startup {ws}/local {ws}/kit && "
+        f"ln -s {KIT_SOURCE}/startup {ws}/startup && ln -s {KIT_SOURCE}/local {ws}/local && "
+        f"exec bash {ws}/startup/sub_start.sh --once"
     )
 
 

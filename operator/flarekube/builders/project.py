@@ -6,7 +6,7 @@ string); `spec.projectName` is NVFlare's project name, baked into every certific
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,9 +58,10 @@ def owner_of(body: Mapping[str, Any]) -> Owner:
     return Owner("FLProject", meta["name"], meta["uid"], meta["namespace"])
 
 
-def target(body: Mapping[str, Any]) -> Target:
-    """Parse and check an FLProject as stored; SpecProblem names every field that cannot work."""
-    parsed = parse_resource(body, FLProject, cluster_project_problems)
+def target(body: Mapping[str, Any], allowed_host_paths: Sequence[str] = ()) -> Target:
+    """Parse and check an FLProject as stored; SpecProblem names every field that cannot work.
+    `allowed_host_paths`: the node folders this operator's installer allows as hostPath data."""
+    parsed = parse_resource(body, FLProject, lambda p: cluster_project_problems(p, allowed_host_paths))
     meta = body["metadata"]
     host = parsed.spec.server.host or naming.server_host(meta["name"], meta["namespace"], parsed.spec.server.name)
     return Target(parsed, owner_of(body), host, int(meta.get("generation") or 0))
@@ -87,6 +88,7 @@ def desired(t: Target, manifests: Mapping[str, bytes], local: Mapping[str, Mappi
     objects = [
         server.server_pvc(p, o),
         server.server_service(p, o),
+        netpol.default_deny(o.namespace),
         netpol.server_policy(p, o, operator_namespace),
         netpol.site_policy(p, o),
         *(localconfig.local_configmap(t.name, name, kind, local[name], o) for name, kind in kinds),

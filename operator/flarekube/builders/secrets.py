@@ -15,7 +15,7 @@ from flarekube import naming
 from flarekube.builders.common import Obj, Owner, metadata
 from flarekube.provisioning.codec import KIT_MANIFEST
 
-KIT_MOUNT = "/kit"  # the read-only kit; sub_start.sh copies it into $NVFL_WORKSPACE
+KIT_MOUNT = "/kit"  # the read-only kit; the start command copies it onto the memory-backed keys volume
 FILE_MODE = 0o440  # group-readable through the pod's fsGroup, never world-readable
 EXEC_MODE = 0o550
 

@@ -19,8 +19,11 @@ from flarekube.builders.common import (
     Owner,
     container_security_context,
     env,
+    keys_mount,
+    keys_volume,
     metadata,
     pod_security_context,
+    resources_or_default,
     scratch_volume,
 )
 
@@ -52,7 +55,7 @@ def server_deployment(project: FLProject, owner: Owner, kit_manifest: bytes, hos
         "image": spec.image,
         "imagePullPolicy": "IfNotPresent",
         "command": ["bash", "-c", START],
-        "env": env(BASE_ENV | {"NVFL_WORKSPACE": WORKSPACE}),
+        "env": env(BASE_ENV | {localconfig.WORKSPACE_ENV: WORKSPACE}),
         "ports": [
             {"name": "fl", "containerPort": spec.server.fl_port, "protocol": "TCP"},
             {"name": "admin", "containerPort": spec.server.admin_port, "protocol": "TCP"},
@@ -61,6 +64,7 @@ def server_deployment(project: FLProject, owner: Owner, kit_manifest: bytes, hos
             {"name": "kit", "mountPath": secrets.KIT_MOUNT, "readOnly": True},
             localconfig.local_mount(),
             localconfig.connection_mount(),
+            keys_mount(),
             {"name": "scratch", "mountPath": SCRATCH},
             {"name": "state", "mountPath": STATE_MOUNT},
         ],
@@ -73,9 +77,7 @@ def server_deployment(project: FLProject, owner: Owner, kit_manifest: bytes, hos
         },
         "securityContext": container_security_context(),
     }
-    resources = spec.server.resources.as_kubernetes()
-    if resources:
-        container["resources"] = resources
+    container["resources"] = resources_or_default(spec.server.resources.as_kubernetes(), "server")
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -95,6 +97,7 @@ def server_deployment(project: FLProject, owner: Owner, kit_manifest: bytes, hos
                         secrets.kit_volume(_project_key(project), host, kit_manifest),
                         localconfig.local_volume(_project_key(project), host),
                         localconfig.connection_volume(_project_key(project), host),
+                        keys_volume(),
                         scratch_volume(),
                         {
                             "name": "state",

@@ -15,12 +15,16 @@ from flarekube.builders import localconfig, secrets
 from flarekube.builders.common import (
     BASE_ENV,
     SCRATCH,
+    WORKSPACE_SIZE,
     Obj,
     Owner,
     container_security_context,
     env,
+    keys_mount,
+    keys_volume,
     metadata,
     pod_security_context,
+    resources_or_default,
     scratch_volume,
 )
 
@@ -42,7 +46,7 @@ def data_volume(site: SiteSpec) -> Obj | None:
 
 
 def _resources(site: SiteSpec) -> Obj:
-    resources = site.resources.as_kubernetes()
+    resources = resources_or_default(site.resources.as_kubernetes(), "site")
     if site.gpus:
         # Extended resources must be equal in requests and limits; the limit is enough to ask for them.
         resources.setdefault("limits", {})[GPU_RESOURCE] = str(site.gpus)
@@ -60,6 +64,7 @@ def site_deployment(project: FLProject, site: SiteSpec, owner: Owner, kit_manife
         {"name": "kit", "mountPath": secrets.KIT_MOUNT, "readOnly": True},
         localconfig.local_mount(),
         localconfig.connection_mount(),
+        keys_mount(),
         {"name": "scratch", "mountPath": SCRATCH},
         {"name": "workspace", "mountPath": WORKSPACE_MOUNT},
     ]
@@ -67,8 +72,9 @@ def site_deployment(project: FLProject, site: SiteSpec, owner: Owner, kit_manife
         secrets.kit_volume(key, site.name, kit_manifest),
         localconfig.local_volume(key, site.name),
         localconfig.connection_volume(key, site.name),
+        keys_volume(),
         scratch_volume(),
-        {"name": "workspace", "emptyDir": {}},
+        scratch_volume("workspace", WORKSPACE_SIZE),
     ]
     data = data_volume(site)
     if data is not None:
@@ -83,7 +89,7 @@ def site_deployment(project: FLProject, site: SiteSpec, owner: Owner, kit_manife
         "image": project.spec.image,
         "imagePullPolicy": "IfNotPresent",
         "command": ["bash", "-c", START],
-        "env": env(BASE_ENV | {"NVFL_WORKSPACE": f"{WORKSPACE_MOUNT}/{site.name}"}),
+        "env": env(BASE_ENV | {localconfig.WORKSPACE_ENV: f"{WORKSPACE_MOUNT}/{site.name}"}),
         "volumeMounts": mounts,
         "securityContext": container_security_context(),
     }

@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from flarekube import faults, flare, naming
 from flarekube.api import FLJob, FLProject
 from flarekube.api.documents import parse_resource
@@ -28,7 +26,7 @@ from flarekube.builders.jobfolder import JobFolderError, SiteInputs, build_job_f
 from flarekube.builders.project import Target, target
 from flarekube.builders.site import DATA_MOUNT
 from flarekube.builders.workloads import workload
-from flarekube.controller.project import admin_session
+from flarekube.controller.project import admin_session, allowed_host_paths
 from flarekube.kube import apply as k
 from flarekube.kube.apply import Api
 from flarekube.status.conditions import now_rfc3339
@@ -59,14 +57,11 @@ def project_of(api: Api, job: FLJob, namespace: str) -> tuple[Target, FLProjectS
     body = k.get(api, "FLProject", namespace, job.spec.project_ref)
     if body is None:
         raise NotYet(f'FLProject "{job.spec.project_ref}" does not exist (yet)')
-    t = target(body)
+    t = target(body, allowed_host_paths())
     problems = cross_check(t.project, job)
     if problems:
         raise SpecProblem("; ".join(problems))
-    try:
-        return t, FLProjectStatus.model_validate(body.get("status") or {})
-    except ValidationError:
-        return t, FLProjectStatus()
+    return t, FLProjectStatus.stored(body)
 
 
 def build_apart(job: FLJob, dest: Path, inputs: dict[str, SiteInputs]) -> Path:
@@ -168,15 +163,8 @@ def _submit(sess: Any, job: FLJob, project: FLProject, uid: str) -> str:
 STEPS: tuple[Callable[[JobReconcile], None], ...] = (parse_job, find_project, wait_for_sites, submit_and_follow)
 
 
-def previous_status(body: dict[str, Any]) -> FLJobStatus:
-    try:
-        return FLJobStatus.model_validate(body.get("status") or {})
-    except ValidationError:
-        return FLJobStatus()
-
-
 def reconcile_job(api: Api, body: dict[str, Any]) -> FLJobStatus:
-    previous = previous_status(body)
+    previous = FLJobStatus.stored(body)
     if is_terminal(previous.phase):
         return previous  # a finished job is history: nothing to observe any more
     r = JobReconcile(api, body, previous)
@@ -190,7 +178,7 @@ def reconcile_job(api: Api, body: dict[str, Any]) -> FLJobStatus:
 
 def abort(api: Api, body: dict[str, Any]) -> str:
     """Abort the NVFlare job of a deleted FLJob (finalizer). Returns what was done, for the log."""
-    status = previous_status(body)
+    status = FLJobStatus.stored(body)
     if not status.job_id or is_terminal(status.phase):
         return "nothing to abort"
     job = parse(body)
@@ -224,4 +212,4 @@ def failed_status(body: dict[str, Any], problem: str) -> FLJobStatus:
     meta = body.get("metadata") or {}
     rounds = int(((body.get("spec") or {}).get("rounds")) or 0)
     snap = JobSnapshot(generation=int(meta.get("generation") or 0), total_rounds=rounds, spec_error=problem)
-    return job_status(snap, previous_status(body))
+    return job_status(snap, FLJobStatus.stored(body))

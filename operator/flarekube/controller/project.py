@@ -14,8 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError
-
 from flarekube import faults, flare, naming
 from flarekube.api.errors import SpecProblem
 from flarekube.api.status import FLProjectStatus
@@ -40,6 +38,12 @@ SESSIONS = flare.SessionPool()
 def operator_namespace() -> str | None:
     """Set by the chart from the downward API; NetworkPolicies then admit the operator from there only."""
     return os.environ.get("POD_NAMESPACE") or None
+
+
+def allowed_host_paths() -> tuple[str, ...]:
+    """Node folders sites may mount as hostPath data: the chart's `allowedHostPaths`, colon-separated in
+    FLAREKUBE_ALLOWED_HOST_PATHS; none by default (PVCs only)."""
+    return tuple(p for p in os.environ.get("FLAREKUBE_ALLOWED_HOST_PATHS", "").split(":") if p)
 
 
 def store(api: Api, t: Target) -> SecretKitStore:
@@ -76,7 +80,7 @@ class ProjectReconcile:
 
 
 def parse(r: ProjectReconcile) -> None:
-    r.t = target(r.body)  # raises SpecProblem
+    r.t = target(r.body, allowed_host_paths())  # raises SpecProblem
     r.kits = store(r.api, r.t)
 
 
@@ -188,15 +192,6 @@ def snapshot(r: ProjectReconcile) -> ProjectSnapshot:
     )
 
 
-def previous_status(body: dict[str, Any]) -> FLProjectStatus:
-    """The stored status, typed. One that does not fit the model (written by another version) counts as
-    none: only its transition times are lost, and the next write replaces it."""
-    try:
-        return FLProjectStatus.model_validate(body.get("status") or {})
-    except ValidationError:
-        return FLProjectStatus()
-
-
 _locks: dict[tuple[str, str], threading.Lock] = {}
 _locks_guard = threading.Lock()
 
@@ -217,14 +212,14 @@ def reconcile_project(api: Api, body: dict[str, Any], *, full: bool, poll: bool)
         for step in STEPS:
             step(r)
         faults.hit("before-status")
-        return project_status(snapshot(r), previous_status(body))
+        return project_status(snapshot(r), FLProjectStatus.stored(body))
 
 
 def failed_status(body: dict[str, Any], problem: str) -> FLProjectStatus:
     meta = body.get("metadata") or {}
     snap = ProjectSnapshot(generation=int(meta.get("generation") or 0), server_endpoint="", sites=(),
                            spec_error=problem)  # fmt: skip
-    return project_status(snap, previous_status(body))
+    return project_status(snap, FLProjectStatus.stored(body))
 
 
 def release(api: Api, body: dict[str, Any]) -> None:

@@ -22,3 +22,5 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.server_timeout = 270  # re-establish watches well within API server limits
     settings.execution.max_workers = 8  # sync handlers run in threads; Flare API calls block
     settings.networking.error_backoffs = [1, 2, 5, 10]
+    # kopf's own calls (patches, Events; not the watch streams, bounded by server_timeout) are bounded too.
+    settings.networking.request_timeout = 30

@@ -17,6 +17,10 @@ from flarekube.naming import FIELD_MANAGER
 
 Obj = dict[str, Any]
 
+# Threat: an API server that accepts a connection and never answers would hang a reconcile thread for
+# good (kopf has 8 of them). Every call is bounded: (connect, read) seconds.
+REQUEST_TIMEOUT = (5.0, 30.0)
+
 # kind -> (API prefix, plural); everything flarekube builds is namespaced.
 KINDS: dict[str, tuple[str, str]] = {
     "Secret": ("/api/v1", "secrets"),
@@ -49,7 +53,8 @@ def call(api: client.ApiClient, method: str, url: str, body: Any = None, content
         method=method, resource_path=url, query_params=query or [], header_params=headers, body=body,
         auth_settings=["BearerToken"],
     )  # fmt: skip
-    response = api.call_api(method_, url_, header_params=headers_, body=body_, post_params=post_)
+    response = api.call_api(method_, url_, header_params=headers_, body=body_, post_params=post_,
+                            _request_timeout=REQUEST_TIMEOUT)  # fmt: skip
     response.read()
     if not 200 <= response.status < 300:
         raise ApiException(http_resp=response)

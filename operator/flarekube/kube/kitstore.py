@@ -91,8 +91,16 @@ class SecretKitStore:
                 if meta.get("deletionTimestamp"):
                     continue  # being deleted: as good as gone
                 participant = (meta.get("annotations") or {}).get(naming.ANNOTATION_PARTICIPANT)
-                if participant:
-                    self._kits[participant] = secret
+                if not participant:
+                    continue
+                # Matched by name, not by labels alone. Threat: a namespace user who may create Secrets
+                # adds one with a kit's labels and annotation, and the operator mounts it into a pod.
+                if meta.get("name") != naming.kit_secret(self.project, participant):
+                    log.warning("ignoring Secret %s/%s: it claims to be the kit of %s but is not named %s",
+                                self.namespace, meta.get("name"), participant,
+                                naming.kit_secret(self.project, participant))  # fmt: skip
+                    continue
+                self._kits[participant] = secret
         return self._kits
 
     def kit_names(self) -> frozenset[str]:

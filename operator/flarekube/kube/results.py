@@ -75,7 +75,8 @@ def _fetch(namespace: str, job: str, out: Path, api: client.ApiClient | None) ->
     pod = _server_pod(api, namespace, body["spec"]["projectRef"])
     command = ["python3", "-c", FIND, str(job_id), f"{STATE_MOUNT}/nvflare/jobs-storage", WORKSPACE]
     text = stream(client.CoreV1Api(api).connect_get_namespaced_pod_exec, pod, namespace, command=command,
-                  container="server", stderr=True, stdin=False, stdout=True, tty=False)  # fmt: skip
+                  container="server", stderr=True, stdin=False, stdout=True, tty=False,
+                  _request_timeout=120)  # fmt: skip  # a model of a few hundred MB, base64, over exec
     try:
         reply = json.loads(str(text).strip().splitlines()[-1])
     except (ValueError, IndexError):

@@ -144,4 +144,24 @@ kind: ClusterRoleBinding
 metadata: {{name: "flarekube:hostpath-provisioner"}}
 roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "flarekube:hostpath-provisioner"}}
 subjects: [{{apiGroup: rbac.authorization.k8s.io, kind: User, name: "flarekube:hostpath-provisioner"}}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {{name: "flarekube:kube-router"}}
+rules:
+- apiGroups: [""]
+  resources: [pods, namespaces, nodes, services, endpoints]
+  verbs: [get, list, watch]
+- apiGroups: [networking.k8s.io]
+  resources: [networkpolicies]
+  verbs: [get, list, watch]
+- apiGroups: [discovery.k8s.io]
+  resources: [endpointslices]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {{name: "flarekube:kube-router"}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "flarekube:kube-router"}}
+subjects: [{{apiGroup: rbac.authorization.k8s.io, kind: User, name: "flarekube:kube-router"}}]
 """

@@ -26,7 +26,7 @@ PREREQS = {
     "iptables-save": "apt-get install iptables", "iptables-restore": "apt-get install iptables",
     "ip": "apt-get install iproute2", "ss": "apt-get install iproute2",
     "openssl": "apt-get install openssl", "umount": "apt-get install mount",
-    "gcc": "apt-get install gcc libc6-dev",
+    "gcc": "apt-get install gcc libc6-dev", "ipset": "apt-get install ipset",
 }
 CNI_PLUGINS = ("bridge", "host-local", "portmap", "loopback")
 BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy",
@@ -50,7 +50,7 @@ def preflight(p: c.Paths) -> None:
                 for x in CNI_PLUGINS if not Path("/usr/lib/cni", x).exists()]
     if not Path("/bin/busybox").exists():
         missing.append("/bin/busybox: apt-get install busybox-static")
-    built = [p.k8s_bin / b for b in BINARIES] + [p.coredns_bin]
+    built = [p.k8s_bin / b for b in BINARIES] + [p.coredns_bin, p.kube_router_bin]
     missing += [f"{b}: make cluster-build" for b in built if not b.exists()]
     if not p.etcd_bin.exists():
         missing.append(f"{p.etcd_bin}: make cluster-build (unpacks Debian trixie's etcd-server)")
@@ -103,11 +103,20 @@ def dns_ready(p: c.Paths) -> bool:
     return out.strip() not in ("", "0")
 
 
+def policy_engine_ready() -> bool:
+    """kube-router answers its health check once its policy controller has synced."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{c.KUBE_ROUTER_HEALTH_PORT}/healthz", timeout=2) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
+
+
 def healthy(p: c.Paths, sup: ProcessGroup) -> bool:
     if any(sup.pid(comp.name) is None for comp in components.components(p)):
         return False
     try:
-        return api_ready(p) and node_ready(p) and dns_ready(p)
+        return api_ready(p) and node_ready(p) and dns_ready(p) and policy_engine_ready()
     except Exception:
         return False
 
@@ -159,7 +168,7 @@ def up(p: c.Paths) -> Path:
         sup.wait("etcd", etcd_ready, started, 30)
         start("kube-apiserver")
         sup.wait("kube-apiserver", lambda: api_ready(p), started, 90)
-        for name in ("kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy",
+        for name in ("kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", "kube-router",
                      "hostpath-provisioner"):
             start(name)
         say(f"control plane up in {time.monotonic() - t0:.1f} s; applying add-ons")
@@ -167,6 +176,7 @@ def up(p: c.Paths) -> Path:
                  started, 60)
         sup.wait(f"node {c.NODE_NAME}", lambda: node_ready(p), started, 90)
         sup.wait("CoreDNS", lambda: dns_ready(p), started, 120)
+        sup.wait("kube-router", policy_engine_ready, started, 60)
     except (ComponentDied, TimeoutError) as err:
         raise ClusterError(f"{err}\n(logs in {p.logs}; `make cluster-down` cleans everything up)") from err
     path = write_user_kubeconfig(p)
@@ -191,6 +201,7 @@ def down(p: c.Paths) -> None:
     network.unmount_all(p)
     network.delete_netns()
     network.clean_iptables()
+    network.destroy_ipsets()
     network.delete_links()
     network.remove_cgroups()
     shutil.rmtree(p.run, ignore_errors=True)

@@ -115,6 +115,23 @@ conntrack: {{maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeo
 """
 
 
+# The API server's audit log is the oracle of the least-privilege test (issue 12): every request a
+# ServiceAccount makes, at Metadata level (who, verb, resource, namespace, response code; never bodies,
+# so no Secret data lands in the log). Everything else is not logged.
+AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+  userGroups: ["system:serviceaccounts"]
+- level: None
+"""
+
+
+def audit_log(p: c.Paths) -> Path:
+    return p.logs / "audit.log"
+
+
 def write_configs(p: c.Paths) -> None:
     (p.conf / "cni").mkdir(parents=True, exist_ok=True)
     files = {
@@ -122,6 +139,7 @@ def write_configs(p: c.Paths) -> None:
         p.conf / "cni" / "10-flarekube.conflist": cni_conflist(p),
         p.conf / "kubelet.yaml": kubelet_yaml(p),
         p.conf / "kube-proxy.yaml": kube_proxy_yaml(p),
+        p.conf / "audit-policy.yaml": AUDIT_POLICY,
     }
     for path, text in files.items():
         path.write_text(text)
@@ -161,6 +179,8 @@ def components(p: c.Paths) -> list[Component]:
         f"--proxy-client-key-file={pki / 'front-proxy-client.key'}",
         "--enable-admission-plugins=NodeRestriction",  # on top of the defaults, PodSecurity among them
         "--allow-privileged=true", "--profiling=false", "--v=1",
+        f"--audit-policy-file={conf / 'audit-policy.yaml'}", f"--audit-log-path={audit_log(p)}",
+        "--audit-log-maxsize=200", "--audit-log-maxbackup=1",
     ]
     kcm = [
         str(b / "kube-controller-manager"), f"--kubeconfig={conf / 'controller-manager.kubeconfig'}",
@@ -184,6 +204,13 @@ def components(p: c.Paths) -> list[Component]:
         f"--node-ip={c.NODE_IP}", f"--hostname-override={c.NODE_NAME}", "--v=1",
     ]
     proxy = [str(b / "kube-proxy"), f"--config={conf / 'kube-proxy.yaml'}", "--v=1"]
+    # NetworkPolicy enforcement only (iptables + ipset): routing and service proxying stay with the
+    # bridge CNI and kube-proxy. A test component; see tests/cluster/go/kube-router/go.mod.
+    kube_router = [str(p.kube_router_bin), f"--kubeconfig={conf / 'kube-router.kubeconfig'}",
+                   "--run-firewall=true", "--run-router=false", "--run-service-proxy=false",
+                   "--enable-cni=false", f"--hostname-override={c.NODE_NAME}",
+                   f"--service-cluster-ip-range={c.SERVICE_CIDR}",
+                   f"--health-port={c.KUBE_ROUTER_HEALTH_PORT}", "--metrics-port=0", "--v=1"]
     provisioner = [str(b / "hostpath-provisioner"), f"--kubeconfig={conf / 'provisioner.kubeconfig'}",
                    f"--root={data / 'volumes'}"]
     return [
@@ -194,6 +221,7 @@ def components(p: c.Paths) -> list[Component]:
         Component("kube-scheduler", scheduler),
         Component("kubelet", kubelet),
         Component("kube-proxy", proxy),
+        Component("kube-router", kube_router),
         Component("hostpath-provisioner", provisioner),
     ]
 
@@ -202,4 +230,5 @@ def kubeconfigs(p: c.Paths) -> dict[str, tuple[str, Path]]:
     """kubeconfig name -> (certificate, path); components talk to the API server over loopback."""
     return {name: (leaf, p.conf / f"{name}.kubeconfig") for name, leaf in (
         ("admin", "admin"), ("controller-manager", "controller-manager"), ("scheduler", "scheduler"),
-        ("kubelet", "kubelet"), ("kube-proxy", "kube-proxy"), ("provisioner", "provisioner"))}
+        ("kubelet", "kubelet"), ("kube-proxy", "kube-proxy"), ("provisioner", "provisioner"),
+        ("kube-router", "kube-router"))}

@@ -13,6 +13,10 @@ from pathlib import Path
 K8S_VERSION = os.environ.get("K8S_VERSION", "v1.35.4")
 COREDNS_VERSION = os.environ.get("COREDNS_VERSION", "v1.15.0")
 HELM_VERSION = os.environ.get("HELM_VERSION", "v3.22.0")
+# A TEST component (issue 12): kube-router's NetworkPolicy controller only, built from
+# tests/cluster/go/kube-router (whose go.mod bumps the dependencies flagged in v2.1.0).
+KUBE_ROUTER_VERSION = os.environ.get("KUBE_ROUTER_VERSION", "v2.1.0")
+KUBE_ROUTER_HEALTH_PORT = 20244
 IMAGE_TAG = "0.1.0"
 
 NODE_NAME = "flarekube"
@@ -38,6 +42,7 @@ PORTS: dict[int, str] = {
     10249: "kube-proxy metrics",
     10257: "kube-controller-manager",
     10259: "kube-scheduler",
+    KUBE_ROUTER_HEALTH_PORT: "kube-router healthz",
 }
 
 PAUSE_IMAGE = f"flarekube/pause:{IMAGE_TAG}"
@@ -64,6 +69,10 @@ class Paths:
     @property
     def coredns_bin(self) -> Path:
         return self.cache / "coredns" / COREDNS_VERSION / "coredns"
+
+    @property
+    def kube_router_bin(self) -> Path:
+        return self.cache / "kube-router" / KUBE_ROUTER_VERSION / "kube-router"
 
     @property
     def helm_bin(self) -> Path:

@@ -104,6 +104,20 @@ def clean_iptables() -> None:
                        check=True)
 
 
+def ipsets() -> list[str]:
+    """kube-router's ipsets (KUBE-SRC-*, KUBE-DST-*, ...): they outlive its process."""
+    if shutil.which("ipset") is None:
+        return []
+    out = subprocess.run(["ipset", "list", "-n"], capture_output=True, text=True).stdout
+    return sorted(n for n in out.split() if n.startswith("KUBE-"))
+
+
+def destroy_ipsets() -> None:
+    """After clean_iptables: a set still named by a rule cannot be destroyed."""
+    for name in ipsets():
+        subprocess.run(["ipset", "destroy", name], capture_output=True)
+
+
 def links() -> list[str]:
     """The bridge and any veth still attached to it."""
     out = []
@@ -157,6 +171,7 @@ def processes(p: c.Paths) -> list[str]:
     or helm from the same cache is left alone), containerd and its shims (by our socket), pod processes."""
     daemons = {str(p.k8s_bin / name) for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler",
                                                    "kubelet", "kube-proxy", "hostpath-provisioner")}
+    daemons.add(str(p.kube_router_bin))
     daemons.add(str(p.etcd_bin))
     marks = (str(p.conf / "containerd.toml"), str(p.containerd_sock))
     found = []
@@ -179,6 +194,7 @@ def leftovers(p: c.Paths) -> dict[str, list[str]]:
         "processes": processes(p),
         "mounts": our_mounts(p),
         "iptables": iptables_leftovers(),
+        "ipsets": ipsets(),
         "links": links(),
         "netns": netns(),
         "cgroups": [str(x) for x in kube_cgroups()],

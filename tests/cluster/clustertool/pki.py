@@ -46,6 +46,8 @@ def leaves() -> list[Leaf]:
              sans=(f"DNS:{c.NODE_NAME}", f"IP:{c.NODE_IP}", "IP:127.0.0.1")),
         # The hostpath provisioner runs on the host; a ClusterRole in the addons grants it PV/PVC access.
         Leaf("provisioner", "flarekube:hostpath-provisioner"),
+        # kube-router's policy controller runs on the host too; read-only RBAC in the addons.
+        Leaf("kube-router", "flarekube:kube-router"),
         # The aggregation layer's client, under a CA of its own: a certificate from the cluster CA must
         # never be able to assert another user's identity through the request headers.
         Leaf("front-proxy-client", "front-proxy-client", ca="front-proxy-ca"),
