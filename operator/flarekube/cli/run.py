@@ -66,6 +66,13 @@ def run(
     reissue_kits: ReissueKitsOption = False,
     new_root_ca: NewRootCAOption = False,
     compare: Annotated[bool, typer.Option(help="Also train local-only baselines and compare AUCs.")] = True,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            metavar="PORT", min=1, max=65535,
+            help="Serve federation metrics (Prometheus /metrics on 127.0.0.1): the server on PORT, site i on PORT+i.",
+        ),
+    ] = None,
 ) -> None:
     """Run a real NVFlare federation on this machine: server + one process per site, mTLS on 127.0.0.1.
 
@@ -89,6 +96,7 @@ def run(
         reissue_kits=reissue_kits,
         new_root_ca=new_root_ca,
         compare=compare,
+        metrics_port=metrics_port,
     )
     try:
         with stop_on_signals():

@@ -40,6 +40,7 @@ class RunOptions:
     reissue_kits: bool = False
     new_root_ca: bool = False
     compare: bool = True
+    metrics_port: int | None = None  # serve federation metrics: the server on it, site i on it + 1 + i
 
 
 @dataclass
@@ -79,7 +80,9 @@ def run(bundle: Bundle, options: RunOptions, console: Console) -> list[JobResult
         return {METRICS_DIR_ENV: str(ws.metrics)}
 
     results: list[JobResult] = []
-    with running(project, ws, sites, site_env, connect_timeout=options.connect_timeout) as fed:
+    with running(
+        project, ws, sites, site_env, connect_timeout=options.connect_timeout, metrics_port=options.metrics_port
+    ) as fed:
         console.print(
             f"[green]federation up[/] server + {len(sites)} sites connected with mTLS "
             f"in {time.monotonic() - started:.1f}s"
