@@ -130,6 +130,8 @@ class FederationMetrics:
             return False
         site_labels = (*labels, site)
         if kind == "contribution":
+            for reason in FAILURE_REASONS:  # every site has both series from its first result: rate() sees 0s
+                self._gauge(job, self.failures, (*site_labels, reason)).inc(0)
             if obs.get("accepted") is True:
                 self._gauge(job, self.contributions, site_labels).inc()
             else:
