@@ -28,21 +28,12 @@ from flarekube.provisioning.ledger import decode_ledger
 from prometheus_client import start_http_server
 
 from tests.support.federation import job_doc, nvflare_processes, project_doc
-from tests.support.prometheus import Prometheus, free_port
+from tests.support.prometheus import Prometheus, free_port, grafana, wait_for
 
 pytestmark = pytest.mark.nvflare
 
 ROUNDS, SITES = 3, ("site-1", "site-2")
 TABULAR = {"kind": "clinical-tabular", "localEpochs": 1, "learningRate": 0.001, "batchSize": 32}
-GRAFANA = {"$project": ".+", "$namespace": ".+", "$job": ".+", "$__rate_interval": "1m", "$__range": "10m"}
-
-
-def grafana(expr: str) -> str:
-    for var, value in GRAFANA.items():
-        expr = expr.replace(var, value)
-    return expr
-
-
 def _port_block(n: int) -> int:
     """A port with the n - 1 after it free too (the server's, then one per site)."""
     for _ in range(50):
@@ -104,7 +95,7 @@ def test_prometheus_sees_every_round_of_a_live_run(tmp_path: Path) -> None:
         prom.config.write_text(prom.config.read_text().replace(
             "static_configs: []", f"static_configs: [{{targets: ['127.0.0.1:{cert_port}']}}]"))  # fmt: skip
         _reload(prom)
-        _wait(lambda: prom.query("flarekube_certificate_expiry_timestamp_seconds"), "certificate gauges")
+        wait_for(lambda: prom.query("flarekube_certificate_expiry_timestamp_seconds"), "certificate gauges")
         at = _last_scrape(prom)
         _check_values(prom, at, out)
         _check_every_panel(prom, at)
@@ -115,16 +106,6 @@ def test_prometheus_sees_every_round_of_a_live_run(tmp_path: Path) -> None:
 def _reload(prom: Prometheus) -> None:
     assert prom.proc is not None
     prom.proc.send_signal(1)  # SIGHUP: Prometheus re-reads its configuration
-
-
-def _wait(probe: Any, what: str, seconds: float = 30) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.5)
-    raise AssertionError(f"Prometheus never saw {what}")
 
 
 def _last_scrape(prom: Prometheus) -> float:

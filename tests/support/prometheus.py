@@ -13,11 +13,14 @@ import subprocess
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+# Grafana's variables, as the tests evaluate a panel: every project, namespace and job.
+GRAFANA = {"$project": ".+", "$namespace": ".+", "$job": ".+", "$__rate_interval": "1m", "$__range": "10m"}
 MISSING = "Prometheus/promtool not installed: run `make monitoring-deps` (Debian's `prometheus` package)"
 
 
@@ -30,6 +33,23 @@ def binary(name: str) -> str:
 
 def promtool(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([binary("promtool"), *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+
+
+def grafana(expr: str) -> str:
+    """A panel's PromQL with Grafana's variables replaced (all values, a 1m rate window)."""
+    for var, value in GRAFANA.items():
+        expr = expr.replace(var, value)
+    return expr
+
+
+def wait_for(probe: Callable[[], Any], what: str, seconds: float = 30) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = probe()
+        if found:
+            return found
+        time.sleep(0.5)
+    raise AssertionError(f"Prometheus never saw {what}")
 
 
 def free_port() -> int:
