@@ -19,10 +19,10 @@ from pydantic import ValidationError
 from flarekube import faults, flare, naming
 from flarekube.api.errors import SpecProblem
 from flarekube.api.status import FLProjectStatus
-from flarekube.builders.common import Obj
+from flarekube.builders.common import METRICS_PORT, Obj
 from flarekube.builders.project import Target, desired, owner_of, site_deployments, target
 from flarekube.builders.provisioning import provisioning_inputs
-from flarekube.builders.sitelocal import render_local
+from flarekube.builders.sitelocal import Monitoring, render_local
 from flarekube.kube import apply as k
 from flarekube.kube.apply import Api
 from flarekube.kube.kitstore import SecretKitStore
@@ -123,9 +123,13 @@ def build(r: ProjectReconcile) -> None:
     blobs = {name: r.kits.get_kit(name) for name in r.t.participants}
     manifests = {name: kit[KIT_MANIFEST] for name, kit in blobs.items()}
     # Each participant's local/: NVFlare's defaults from its kit + its site policy (a ConfigMap apart).
-    local = {r.t.host: render_local(decode_kit(blobs[r.t.host]).files, "server")}
+    def monitoring(sites: tuple[str, ...] = ()) -> Monitoring:  # federation metrics, on every pod's fl-metrics
+        return Monitoring(METRICS_PORT["containerPort"], r.t.name, r.t.namespace, sites=sites)
+
+    names = tuple(s.name for s in r.t.project.spec.sites)
+    local = {r.t.host: render_local(decode_kit(blobs[r.t.host]).files, "server", monitoring=monitoring(names))}
     for s in r.t.project.spec.sites:
-        local[s.name] = render_local(decode_kit(blobs[s.name]).files, "client", s.policy)
+        local[s.name] = render_local(decode_kit(blobs[s.name]).files, "client", s.policy, monitoring=monitoring())
     r.objects = desired(r.t, manifests, local, operator_namespace())
 
 
