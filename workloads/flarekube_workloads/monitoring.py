@@ -18,6 +18,7 @@ from job code. A failure to observe or to send never fails the job: metrics are 
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -119,9 +120,7 @@ class FederationMonitor(FLComponent):
 
     def _job_event(self, event_type: str, fl_ctx: FLContext) -> None:
         if event_type == EventType.START_RUN:
-            meta = fl_ctx.get_prop(FLContextKey.JOB_META) or {}
-            name = meta.get("name") if isinstance(meta, dict) else None
-            self._job = _JobState(str(name or fl_ctx.get_job_id() or "job"), fl_ctx.get_identity_name())
+            self._job = _JobState(_job_name(fl_ctx), fl_ctx.get_identity_name())
             self._send(fl_ctx, {"kind": "phase", "phase": "running"})
             return
         job = self._job
@@ -231,6 +230,21 @@ class FederationMonitor(FLComponent):
         parent = FQCN.get_parent(cell.get_fqcn())
         message = Message(payload={**observation, "job": self._job.name})
         cell.fire_and_forget(channel=CHANNEL, topic=TOPIC, targets=[parent], message=message, optional=True)
+
+
+def _job_name(fl_ctx: FLContext) -> str:
+    """The job's name from its meta (the FLJob's name for flarekube's jobs), else its id."""
+    job_id = str(fl_ctx.get_job_id() or "job")
+    meta = fl_ctx.get_prop(FLContextKey.JOB_META)
+    if not isinstance(meta, dict):
+        try:  # the job process has the meta in its workspace
+            path = fl_ctx.get_engine().get_workspace().get_job_meta_path(job_id)
+            with open(path, encoding="utf-8") as f:
+                meta = json.load(f)
+        except Exception:
+            meta = {}
+    name = meta.get("name") if isinstance(meta, dict) else None
+    return name if isinstance(name, str) and checked(name) else job_id
 
 
 class _JobState:
