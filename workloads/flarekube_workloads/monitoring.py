@@ -30,7 +30,8 @@ from nvflare.apis.event_type import EventType
 from nvflare.apis.fl_component import FLComponent
 from nvflare.apis.fl_constant import FLContextKey, ReservedKey
 from nvflare.apis.fl_context import FLContext
-from nvflare.apis.shareable import Shareable
+from nvflare.apis.server_engine_spec import ServerEngineSpec
+from nvflare.apis.shareable import ReservedHeaderKey, Shareable
 from nvflare.app_common.app_constant import AppConstants
 from nvflare.app_common.app_event_type import AppEventType
 from nvflare.app_common.utils.fl_model_utils import FLModelUtils
@@ -120,13 +121,15 @@ class FederationMonitor(FLComponent):
 
     def _job_event(self, event_type: str, fl_ctx: FLContext) -> None:
         if event_type == EventType.START_RUN:
-            self._job = _JobState(_job_name(fl_ctx), fl_ctx.get_identity_name())
-            self._send(fl_ctx, {"kind": "phase", "phase": "running"})
+            server = isinstance(fl_ctx.get_engine(), ServerEngineSpec)
+            self._job = _JobState(_job_name(fl_ctx), fl_ctx.get_identity_name(), server)
+            if server:  # the job's phase and progress are the server's to tell (a site's job may start late)
+                self._send(fl_ctx, {"kind": "phase", "phase": "running"})
             return
         job = self._job
         if job is None:
             return
-        if event_type == EventType.END_RUN:
+        if event_type == EventType.END_RUN and job.server:
             signal = fl_ctx.get_run_abort_signal()
             aborted = signal is not None and signal.triggered and job.rounds_done < (job.planned or 0)
             self._send(fl_ctx, {"kind": "phase", "phase": "aborted" if aborted else "finished"})
@@ -141,7 +144,7 @@ class FederationMonitor(FLComponent):
         elif event_type in (AppEventType.AFTER_AGGREGATION, AppEventType.ROUND_DONE):
             self._round_done(fl_ctx, job)
         elif event_type == EventType.BEFORE_TASK_EXECUTION:
-            job.task_started = time.monotonic() if fl_ctx.get_prop(FLContextKey.TASK_NAME) == "train" else None
+            job.task_started = time.monotonic() if _task_name(fl_ctx) == AppConstants.TASK_TRAIN else None
         elif event_type == EventType.AFTER_TASK_EXECUTION and job.task_started is not None:
             seconds, job.task_started = time.monotonic() - job.task_started, None
             self._send(fl_ctx, {"kind": "training", "site": job.me, "seconds": seconds})
@@ -232,6 +235,13 @@ class FederationMonitor(FLComponent):
         cell.fire_and_forget(channel=CHANNEL, topic=TOPIC, targets=[parent], message=message, optional=True)
 
 
+def _task_name(fl_ctx: FLContext) -> str | None:
+    """The task a site is about to execute (ClientRunner puts it in the task data's headers)."""
+    data = fl_ctx.get_prop(FLContextKey.TASK_DATA)
+    name = data.get_header(ReservedHeaderKey.TASK_NAME) if isinstance(data, Shareable) else None
+    return str(name) if name is not None else fl_ctx.get_prop(FLContextKey.TASK_NAME)
+
+
 def _job_name(fl_ctx: FLContext) -> str:
     """The job's name from its meta (the FLJob's name for flarekube's jobs), else its id."""
     job_id = str(fl_ctx.get_job_id() or "job")
@@ -250,8 +260,8 @@ def _job_name(fl_ctx: FLContext) -> str:
 class _JobState:
     """What a job process remembers between events (one job per process)."""
 
-    def __init__(self, name: str, me: str) -> None:
-        self.name, self.me = name, me
+    def __init__(self, name: str, me: str, server: bool) -> None:
+        self.name, self.me, self.server = name, me, server
         self.start_round: int | None = None
         self.round = 0
         self.rounds_done = 0

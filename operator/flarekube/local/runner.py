@@ -87,6 +87,10 @@ def run(bundle: Bundle, options: RunOptions, console: Console) -> list[JobResult
             f"[green]federation up[/] server + {len(sites)} sites connected with mTLS "
             f"in {time.monotonic() - started:.1f}s"
         )
+        if options.metrics_port is not None:
+            last = options.metrics_port + len(sites)
+            console.print(f"[green]metrics[/] http://127.0.0.1:{options.metrics_port}/metrics (server); "
+                          f"sites on ports {options.metrics_port + 1}-{last}")  # fmt: skip
         for job, inputs in plan:
             out = options.out if len(plan) == 1 else options.out / job.metadata.name
             results.append(_run_job(fed, job, inputs, out, options, console))
