@@ -133,3 +133,21 @@ def test_a_round_records_contributors_timeouts_and_durations() -> None:
                  'flarekube_fl_site_metric{job="j",metric="train_loss",namespace="n",project="p",site="a"} 0.5',
                  'flarekube_fl_round_duration_seconds_sum{job="j",namespace="n",project="p"} 4.0'):  # fmt: skip
         assert line in text, line
+
+
+def test_flarekube_run_gives_each_participant_its_own_metrics_port() -> None:
+    from flarekube.local.federation import LOCAL_NAMESPACE, metrics_ports
+
+    assert metrics_ports(None, "crc", ["a", "b"]) == {}
+    ports = metrics_ports(19400, "crc", ["a", "b"])
+    assert {n: m.port for n, m in ports.items()} == {"server": 19400, "a": 19401, "b": 19402}
+    assert {(m.project, m.namespace, m.host, m.sites) for m in ports.values()} == {
+        ("crc", LOCAL_NAMESPACE, "127.0.0.1", ("a", "b"))}
+
+
+def test_metrics_port_out_of_range_is_a_usage_error(tmp_path: Path) -> None:
+    from flarekube.cli import app
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(app, ["run", str(tmp_path / "x.yaml"), "--metrics-port", "70000"])
+    assert result.exit_code == 2 and "metrics-port" in result.output
