@@ -70,7 +70,8 @@ def run(
         int | None,
         typer.Option(
             metavar="PORT", min=1, max=65535,
-            help="Serve federation metrics (Prometheus /metrics on 127.0.0.1): the server on PORT, the sites on PORT+1, PORT+2, ...",
+            help="Serve federation metrics (Prometheus /metrics on 127.0.0.1): the server on PORT, "
+            "the sites on PORT+1, PORT+2, ...",
         ),
     ] = None,
 ) -> None:
