@@ -14,6 +14,7 @@ from flarekube.provisioning import LocalKitStore, ensure_kits
 from flarekube.provisioning.codec import decode_kit
 from flarekube_workloads import federation_metrics as fm
 from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.unit.test_sitelocal import INPUTS
 
@@ -151,3 +152,31 @@ def test_metrics_port_out_of_range_is_a_usage_error(tmp_path: Path) -> None:
 
     result = CliRunner().invoke(app, ["run", str(tmp_path / "x.yaml"), "--metrics-port", "70000"])
     assert result.exit_code == 2 and "metrics-port" in result.output
+
+
+def test_certificate_gauges_read_the_ledgers_active_certificates(tmp_path: Path) -> None:
+    import dataclasses
+
+    from flarekube import metrics
+
+    report = ensure_kits(INPUTS, LocalKitStore(tmp_path))
+    assert report.ledger.entries
+    metrics.record_certificates("pol", "fl", report.ledger, report.ca_expires, 30, renewing=False)
+    text = generate_latest(metrics.REGISTRY).decode()
+    expiry = {(s.labels["participant"], s.labels["kind"]): s.value
+              for f in text_string_to_metric_families(text) for s in f.samples
+              if s.name == "flarekube_certificate_expiry_timestamp_seconds" and s.labels["project"] == "pol"}
+    assert expiry == {(e.participant, e.kind): e.expires.timestamp() for e in report.ledger.entries} | {
+        ("ca", "ca"): report.ca_expires.timestamp()}  # fmt: skip
+    assert 'flarekube_certificate_renewal_window_seconds{namespace="fl",project="pol"} 2.592e+06' in text
+    assert 'flarekube_certificate_renewing{namespace="fl",project="pol"} 0.0' in text
+    # a participant whose certificate is revoked (removed from the project) leaves no expiry series
+    gone = report.ledger.entries[-1]
+    revoked = dataclasses.replace(report.ledger, entries=tuple(
+        dataclasses.replace(e, status="revoked") if e.participant == gone.participant else e
+        for e in report.ledger.entries))  # fmt: skip
+    metrics.record_certificates("pol", "fl", revoked, report.ca_expires, 30, renewing=True)
+    text = generate_latest(metrics.REGISTRY).decode()
+    assert f'participant="{gone.participant}",project="pol"' not in text
+    assert 'flarekube_certificate_renewing{namespace="fl",project="pol"} 1.0' in text
+    assert 'participant="ca",project="pol"' in text
