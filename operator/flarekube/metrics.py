@@ -1,7 +1,7 @@
 """Prometheus metrics of the operator: one definition, read by the chart's dashboard and alerts.
 
-The names here are a contract: `charts/flarekube/templates/prometheusrule.yaml` and the Grafana
-dashboard (`charts/flarekube/dashboards/flarekube.json`) query them by name, and
+The names here are a contract: the chart's alerts and Grafana dashboards (generated from
+`flarekube/observability/`) query them by name, and
 `tests/unit/test_chart.py` fails when one of them uses a name that is not defined here.
 Gauges are set from observed status (never counted up in handlers), so a restarted operator
 reports the same values as soon as it has reconciled once.
