@@ -1,7 +1,7 @@
 """Prometheus metrics of the operator: one definition, read by the chart's dashboard and alerts.
 
-The names here are a contract: `charts/flarekube/templates/prometheusrule.yaml` and the Grafana
-dashboard (`charts/flarekube/dashboards/flarekube.json`) query them by name, and
+The names here are a contract: the chart's alerts and Grafana dashboards (generated from
+`flarekube/observability/`) query them by name, and
 `tests/unit/test_chart.py` fails when one of them uses a name that is not defined here.
 Gauges are set from observed status (never counted up in handlers), so a restarted operator
 reports the same values as soon as it has reconciled once.
@@ -9,7 +9,12 @@ reports the same values as soon as it has reconciled once.
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+
+from flarekube.provisioning.ledger import Ledger
 
 DEFAULT_PORT = 9090
 
@@ -60,6 +65,23 @@ RECONCILE_ERRORS = Counter(
     ["kind"],
 )
 
+CERT_EXPIRY = Gauge(
+    "flarekube_certificate_expiry_timestamp_seconds",
+    "Unix time a participant's current certificate (kind=server|client|admin) or the root CA (kind=ca) expires, "
+    "from the project's certificate ledger.",
+    ["project", "namespace", "participant", "kind"],
+)
+CERT_RENEWAL_WINDOW = Gauge(
+    "flarekube_certificate_renewal_window_seconds",
+    "spec.certificates.renewBeforeDays in seconds: a certificate this close to expiry is renewed.",
+    ["project", "namespace"],
+)
+CERT_RENEWING = Gauge(
+    "flarekube_certificate_renewing",
+    "1 when the project's latest reconcile renewed a certificate (renewal under way), else 0.",
+    ["project", "namespace"],
+)
+
 # Every metric family name as Prometheus exposes it; the chart's tests check their queries against it.
 EXPOSED_NAMES: frozenset[str] = frozenset(
     {
@@ -74,8 +96,30 @@ EXPOSED_NAMES: frozenset[str] = frozenset(
         "flarekube_reconcile_seconds_sum",
         "flarekube_reconcile_seconds_count",
         "flarekube_reconcile_errors_total",
+        "flarekube_certificate_expiry_timestamp_seconds",
+        "flarekube_certificate_renewal_window_seconds",
+        "flarekube_certificate_renewing",
     }
 )
+
+
+def record_certificates(project: str, namespace: str, ledger: Ledger, ca_expires: datetime.datetime | None,
+                        renew_before_days: int, renewing: bool) -> None:  # fmt: skip
+    """The certificate gauges of one project, from its ledger's active entries (the certificates in use).
+
+    A renewal replaces a participant's active entry, so its series moves out of the renewal window at
+    once; the chart's FlarekubeCertificateExpiring alert fires only for one that stays inside it."""
+    active = {(e.participant, e.kind): e for e in ledger.entries if e.status == "active"}
+    for e in ledger.entries:
+        if (e.participant, e.kind) not in active:  # revoked (removed participant): no longer in use
+            with contextlib.suppress(KeyError):
+                CERT_EXPIRY.remove(project, namespace, e.participant, e.kind)
+    for (participant, kind), e in active.items():
+        CERT_EXPIRY.labels(project, namespace, participant, kind).set(e.expires.timestamp())
+    if ca_expires is not None:
+        CERT_EXPIRY.labels(project, namespace, "ca", "ca").set(ca_expires.timestamp())
+    CERT_RENEWAL_WINDOW.labels(project, namespace).set(renew_before_days * 86400)
+    CERT_RENEWING.labels(project, namespace).set(1 if renewing else 0)
 
 
 def serve(port: int = DEFAULT_PORT, registry: CollectorRegistry = REGISTRY) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from pathlib import Path
 
 import pytest
 from flarekube import naming
@@ -233,3 +234,26 @@ def test_pods_get_default_requests_and_limits_unless_the_spec_says() -> None:
     srv_pod = server.server_deployment(p, OWNER, MANIFEST, "h", LOCAL, CONNECTION)["spec"]["template"]["spec"]
     srv = srv_pod["containers"][0]
     assert srv["resources"]["limits"]["memory"]
+
+
+def test_server_and_site_pods_expose_the_federation_metrics_port_the_podmonitor_scrapes() -> None:
+    import yaml
+    from flarekube_workloads.contract import FEDERATION_METRICS_PORT, FEDERATION_METRICS_PORT_NAME
+
+    p = project()
+    dep = server.server_deployment(p, OWNER, MANIFEST, naming.server_host("crc", "fl"), LOCAL, CONNECTION)
+    pods = [dep["spec"]["template"]["spec"]]
+    single = server.server_deployment(project(server={"flPort": 8002, "adminPort": 8002}), OWNER, MANIFEST,
+                                      naming.server_host("crc", "fl"), LOCAL, CONNECTION)  # fmt: skip
+    assert [pt["name"] for pt in single["spec"]["template"]["spec"]["containers"][0]["ports"]] == ["fl", "fl-metrics"]
+    pods += [site.site_deployment(p, s, OWNER, MANIFEST, LOCAL, CONNECTION)["spec"]["template"]["spec"]
+             for s in p.spec.sites]
+    for pod in pods:
+        ports = {pt["name"]: pt["containerPort"] for pt in pod["containers"][0]["ports"]}
+        assert ports[FEDERATION_METRICS_PORT_NAME] == FEDERATION_METRICS_PORT
+    chart = (Path(__file__).resolve().parents[2] / "charts" / "flarekube" / "templates" / "podmonitor.yaml").read_text()
+    assert f"port: {FEDERATION_METRICS_PORT_NAME}" in chart
+    labels = {**naming.server_labels("crc"), **naming.site_labels("crc", "site-1")}
+    component = yaml.safe_load(chart.split("matchExpressions:")[1].split("namespaceSelector")[0])[0]
+    assert component["key"] == naming.LABEL_COMPONENT and labels[naming.LABEL_COMPONENT] in component["values"]
+    assert set(component["values"]) == {naming.COMPONENT_SERVER, naming.COMPONENT_SITE}

@@ -146,9 +146,14 @@ def test_monitoring_needs_the_prometheus_operator_api() -> None:
     assert alerts["FlarekubeSiteDisconnected"]["for"] == "5m"
     assert 'job="flarekube-metrics"' in alerts["FlarekubeOperatorDown"]["expr"]
     assert "{{ $labels.project }}" in alerts["FlarekubeProjectNotReady"]["annotations"]["summary"]
-    dashboard = objects[("ConfigMap", "flarekube-dashboard")]
-    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
-    assert json.loads(dashboard["data"]["flarekube.json"])["uid"] == "flarekube"
+    pods = objects[("PodMonitor", "flarekube-federation")]["spec"]["podMetricsEndpoints"][0]
+    assert pods["port"] == "fl-metrics" and pods["honorLabels"]
+    for uid in ("federation", "operator", "certificates", "gpu"):
+        dashboard = objects[("ConfigMap", f"flarekube-{uid}-dashboard")]
+        assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+        assert json.loads(dashboard["data"][f"flarekube-{uid}.json"])["uid"] == f"flarekube-{uid}"
+    extra = render("--set", "monitoring.enabled=true", "--set", "monitoring.dashboard.extraLabels.release=kps")
+    assert extra[("ConfigMap", "flarekube-gpu-dashboard")]["metadata"]["labels"]["release"] == "kps"
     assert not render(*MONITORING_API).keys() & {("ServiceMonitor", "flarekube")}, "off unless enabled"
 
 
@@ -182,17 +187,38 @@ def _metric_names(text: str) -> set[str]:
 
 
 def test_alerts_and_dashboard_query_only_defined_metrics() -> None:
-    """A renamed metric in operator/flarekube/metrics.py must not leave a silent alert or empty panel."""
-    dashboard = json.loads((CHART / "dashboards" / "flarekube.json").read_text())
-    queries = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
-    queries += " ".join(v.get("query", "") for v in dashboard["templating"]["list"])
+    """A renamed metric must not leave a silent alert or an empty panel: every flarekube_* name the
+    dashboards and alerts use is defined by the operator (flarekube.metrics) or the federation's registry."""
+    from flarekube.observability import alerts, dashboards
+    from flarekube_workloads.federation_metrics import FederationMetrics
+
+    queries = " ".join(e for b in dashboards.BOARDS for _, e in dashboards.queries(b))
+    queries += " ".join(q for b in dashboards.BOARDS for _, q in b.variables)
     rules = (CHART / "templates" / "prometheusrule.yaml").read_text()
-    used = _metric_names(queries) | _metric_names(rules)
-    assert used, "no metric found in the dashboard or the alerts"
-    assert used <= metrics.EXPOSED_NAMES, f"not defined in flarekube.metrics: {sorted(used - metrics.EXPOSED_NAMES)}"
+    used = (_metric_names(queries) | _metric_names(rules)) - {"flarekube_component"}  # a target label
+    fed = FederationMetrics("p", "n")
+    for obs in ({"kind": "phase", "job": "j", "phase": "running"}, {"kind": "round_started", "job": "j", "round": 1,
+                "planned": 2}, {"kind": "contribution", "job": "j", "site": "a", "accepted": True, "metrics": {"x": 1}},
+                {"kind": "training", "job": "j", "site": "a", "seconds": 1}, {"kind": "round_done", "job": "j",
+                "round": 1, "seconds": 2, "aggregation_seconds": 0.1, "contributors": ["a"], "missing": ["b"]}):
+        assert fed.apply(obs), obs
+    fed.set_connected(["a"], ["a"])
+    defined = metrics.EXPOSED_NAMES | _exposed(fed.registry)
+    assert used, "no metric found in the dashboards or the alerts"
+    assert used <= defined, f"not defined anywhere: {sorted(used - defined)}"
     for name in ("flarekube_sites_connected", "flarekube_job_round", "flarekube_reconcile_seconds_bucket",
-                 "flarekube_reconcile_errors_total", "flarekube_job_metric"):  # fmt: skip
-        assert name in _metric_names(queries), f"the dashboard has no panel for {name}"
+                 "flarekube_reconcile_errors_total", "flarekube_job_metric",
+                 "flarekube_certificate_expiry_timestamp_seconds", "flarekube_fl_rounds_done"):  # fmt: skip
+        assert name in _metric_names(queries), f"the dashboards have no panel for {name}"
+    assert {a.name for a in alerts.ALERTS} <= set(re.findall(r"alert: (\w+)", rules))
+
+
+def _exposed(registry: object) -> set[str]:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    assert isinstance(registry, CollectorRegistry)
+    text = generate_latest(registry).decode()
+    return {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line.startswith("flarekube_")}
 
 
 def test_exposed_names_match_the_registry() -> None:
@@ -208,6 +234,9 @@ def test_exposed_names_match_the_registry() -> None:
     metrics.SITES_TOTAL.labels(project="p", namespace="n")
     metrics.PROJECT_READY.labels(project="p", namespace="n")
     metrics.JOB_PHASE.labels(job="j", project="p", phase="Running")
+    metrics.CERT_EXPIRY.labels("p", "n", "site-1", "client")
+    metrics.CERT_RENEWAL_WINDOW.labels("p", "n")
+    metrics.CERT_RENEWING.labels("p", "n")
     exposed = {
         line.split("{")[0].split(" ")[0]
         for line in generate_latest().decode().splitlines()

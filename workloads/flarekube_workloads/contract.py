@@ -19,3 +19,8 @@ TABULAR_TEST_FILE = "{site}_test.csv"
 
 # The metric a round is judged by (AUC on the site's own validation rows), as the clients report it.
 KEY_METRIC = "val_auc"
+
+# The port every server and site pod serves its federation metrics on (flarekube_workloads/monitoring.py;
+# the pods' `fl-metrics` container port, which the chart's PodMonitor scrapes).
+FEDERATION_METRICS_PORT = 9102
+FEDERATION_METRICS_PORT_NAME = "fl-metrics"

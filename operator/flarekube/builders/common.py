@@ -10,12 +10,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from flarekube_workloads.contract import FEDERATION_METRICS_PORT, FEDERATION_METRICS_PORT_NAME
+
 from flarekube.api.common import GROUP_VERSION
 
 Obj = dict[str, Any]
 
 RUN_AS_USER = 10001  # the `flare` user of the runtime image
 SCRATCH = "/tmp"
+
+# The pods' federation metrics port (the metrics component in their local/, builders/sitelocal.py).
+METRICS_PORT: dict[str, Any] = {"name": FEDERATION_METRICS_PORT_NAME, "containerPort": FEDERATION_METRICS_PORT,
+                                "protocol": "TCP"}  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ from flarekube.api import FLProject
 from flarekube.api.documents import parse_resource
 from flarekube.api.validation import cluster_project_problems
 from flarekube.builders import localconfig, netpol, server, site
-from flarekube.builders.common import Obj, Owner
+from flarekube.builders.common import METRICS_PORT, Obj, Owner
 from flarekube.builders.connection import ConnectionFiles, render_connection, spec_ports
-from flarekube.builders.sitelocal import LocalFiles, render_local
+from flarekube.builders.sitelocal import LocalFiles, Monitoring, render_local
 from flarekube.provisioning.model import Kit
 
 
@@ -70,9 +70,13 @@ def target(body: Mapping[str, Any], allowed_host_paths: Sequence[str] = ()) -> T
 def rendered_config(t: Target, kits: Mapping[str, Kit]) -> tuple[dict[str, LocalFiles], dict[str, ConnectionFiles]]:
     """Each participant's configuration, rendered apart from its kit (by participant name): its local/
     (NVFlare's defaults from the kit + its site policy) and its connection file (the spec's ports)."""
-    local = {t.host: render_local(kits[t.host].files, "server")}
+    def monitoring(sites: tuple[str, ...] = ()) -> Monitoring:  # federation metrics, on every pod's fl-metrics
+        return Monitoring(METRICS_PORT["containerPort"], t.name, t.namespace, sites=sites)
+
+    names = tuple(s.name for s in t.project.spec.sites)
+    local = {t.host: render_local(kits[t.host].files, "server", monitoring=monitoring(names))}
     for s in t.project.spec.sites:
-        local[s.name] = render_local(kits[s.name].files, "client", s.policy)
+        local[s.name] = render_local(kits[s.name].files, "client", s.policy, monitoring=monitoring())
     ports = spec_ports(t.project)
     connection = {name: render_connection(kits[name].files, kits[name].kind, ports) for name in t.participants}
     return local, connection

@@ -14,6 +14,7 @@ from flarekube.api.project import FLProject
 from flarekube.builders import localconfig, secrets
 from flarekube.builders.common import (
     BASE_ENV,
+    METRICS_PORT,
     SCRATCH,
     Obj,
     Owner,
@@ -57,9 +58,12 @@ def server_deployment(project: FLProject, owner: Owner, kit_manifest: bytes, hos
         "command": ["bash", "-c", START],
         "env": env(BASE_ENV | {localconfig.WORKSPACE_ENV: WORKSPACE}),
         "ports": [
-            {"name": "fl", "containerPort": spec.server.fl_port, "protocol": "TCP"},
-            {"name": "admin", "containerPort": spec.server.admin_port, "protocol": "TCP"},
-        ][: 1 if spec.server.fl_port == spec.server.admin_port else 2],
+            *[
+                {"name": "fl", "containerPort": spec.server.fl_port, "protocol": "TCP"},
+                {"name": "admin", "containerPort": spec.server.admin_port, "protocol": "TCP"},
+            ][: 1 if spec.server.fl_port == spec.server.admin_port else 2],
+            METRICS_PORT,
+        ],
         "volumeMounts": [
             {"name": "kit", "mountPath": secrets.KIT_MOUNT, "readOnly": True},
             localconfig.local_mount(),

@@ -14,6 +14,7 @@ from flarekube.api.project import FLProject, SiteSpec
 from flarekube.builders import localconfig, secrets
 from flarekube.builders.common import (
     BASE_ENV,
+    METRICS_PORT,
     SCRATCH,
     WORKSPACE_SIZE,
     Obj,
@@ -90,6 +91,7 @@ def site_deployment(project: FLProject, site: SiteSpec, owner: Owner, kit_manife
         "imagePullPolicy": "IfNotPresent",
         "command": ["bash", "-c", START],
         "env": env(BASE_ENV | {localconfig.WORKSPACE_ENV: f"{WORKSPACE_MOUNT}/{site.name}"}),
+        "ports": [METRICS_PORT],
         "volumeMounts": mounts,
         "securityContext": container_security_context(),
     }

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from flarekube.api.policy import PrivacySpec, SitePolicy
@@ -49,31 +50,56 @@ SVT_PRIVACY = "nvflare.app_common.filters.svt_privacy.SVTPrivacy"
 EXCLUDE_VARS = "nvflare.app_common.filters.exclude_vars.ExcludeVars"
 LOCAL_MODEL_BLOCKER = "flarekube_workloads.filters.LocalModelBlocker"
 
+# The federation metrics component (flarekube_workloads/monitoring.py). NVFlare builds resources.json's
+# components in the participant's parent process (which serves /metrics) and privacy.json's components in
+# every job process (which report to the parent): the one site-level way into every job, a user's included.
+MONITOR_ID = "flarekube_metrics"
+MONITOR_COMPONENT = "flarekube_workloads.monitoring.FederationMonitor"
+
 LocalFiles = dict[str, bytes]  # file name inside local/ -> content
+
+
+@dataclass(frozen=True)
+class Monitoring:
+    """Where one participant serves its federation metrics, and the labels every series carries."""
+
+    port: int
+    project: str
+    namespace: str
+    host: str = ""  # "" = every interface (a pod); `flarekube run` binds 127.0.0.1
+    sites: tuple[str, ...] = ()  # the server reports each as connected or not
 
 
 class RenderError(ValueError):
     """The kit lacks a default file NVFlare's provisioner always writes: the kit is not NVFlare's."""
 
 
-def render_local(kit_files: Mapping[str, bytes], kind: str, policy: SitePolicy | None = None) -> LocalFiles:
+def render_local(
+    kit_files: Mapping[str, bytes], kind: str, policy: SitePolicy | None = None, *, monitoring: Monitoring | None = None
+) -> LocalFiles:
     """Every file of `local/` for one participant (`kind` "server" or "client"; sites pass their policy).
 
-    NVFlare's other local files (log configuration, samples) are kept as the kit has them."""
+    NVFlare's other local files (log configuration, samples) are kept as the kit has them. With
+    `monitoring`, resources.json also builds the federation metrics component."""
     defaults = {path.removeprefix("local/"): data for path, data in kit_files.items()
                 if path.startswith("local/") and path.count("/") == 1}  # fmt: skip
     out: LocalFiles = {name: data for name, data in defaults.items() if name not in RENDERED}
     authz = _json(defaults, AUTHORIZATION + DEFAULT_SUFFIX)
     resources = _json(defaults, RESOURCES + DEFAULT_SUFFIX)
+    if monitoring is not None:
+        resources = _with_monitor(resources, monitoring, kind)
     if kind == "server":
         authz["permissions"][OPERATOR_ROLE] = _operator_rights(submit=True, byoc=True)
         out[AUTHORIZATION] = _dump(authz)
         out[RESOURCES] = _dump(_allow(resources, SERVER_OPTIMIZERS))
+        if monitoring is not None:  # a scope without filters: NVFlare reads privacy.json's components only then
+            out[PRIVACY] = _dump(_with_monitor(_scope([]), monitoring, kind))
         return out
     policy = policy or SitePolicy()
     out[AUTHORIZATION] = _dump(site_authorization(policy))
     out[RESOURCES] = _dump(_allow(resources, policy.allow_components))
-    out[PRIVACY] = _dump(site_privacy(policy.privacy))
+    privacy = site_privacy(policy.privacy)
+    out[PRIVACY] = _dump(privacy if monitoring is None else _with_monitor(privacy, monitoring, kind))
     return out
 
 
@@ -135,6 +161,10 @@ def site_privacy(privacy: PrivacySpec) -> dict[str, Any]:
                         "noise_var": n.noise_var, "gamma": n.gamma, "tau": n.tau}})  # fmt: skip
     if not privacy.share_local_model:
         filters.append({"path": LOCAL_MODEL_BLOCKER, "args": {}})
+    return _scope(filters)
+
+
+def _scope(filters: list[dict[str, Any]]) -> dict[str, Any]:
     scope = {"name": PRIVACY_SCOPE, "properties": {}, "task_result_filters": filters, "task_data_filters": []}
     return {"scopes": [scope], "default_scope": PRIVACY_SCOPE}
 
@@ -145,6 +175,15 @@ def _allow(resources: dict[str, Any], extra: tuple[str, ...] | list[str]) -> dic
         if prefix not in allow:
             allow.append(prefix)
     return {**resources, "class_allow_list": allow}
+
+
+def _with_monitor(config: dict[str, Any], m: Monitoring, kind: str) -> dict[str, Any]:
+    """resources.json or privacy.json with the metrics component added (replacing any of the same id)."""
+    args: dict[str, Any] = {"port": m.port, "project": m.project, "namespace": m.namespace, "host": m.host}
+    if kind == "server":
+        args["sites"] = list(m.sites)
+    components = [c for c in config.get("components") or [] if c.get("id") != MONITOR_ID]
+    return {**config, "components": [*components, {"id": MONITOR_ID, "path": MONITOR_COMPONENT, "args": args}]}
 
 
 def digest(files: Mapping[str, bytes]) -> str:

@@ -75,6 +75,14 @@ def run(
         bool, typer.Option("--detach", "-d", help="Run in the background; follow with status, logs and stop.")
     ] = False,
     supervised: Annotated[bool, typer.Option("--supervised", hidden=True)] = False,  # the detached supervisor
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            metavar="PORT", min=1, max=65535,
+            help="Serve federation metrics (Prometheus /metrics on 127.0.0.1): the server on PORT, "
+            "the sites on PORT+1, PORT+2, ...",
+        ),
+    ] = None,
 ) -> None:
     """Run a real NVFlare federation on this machine: server + one process per site, mTLS on 127.0.0.1.
 
@@ -102,6 +110,7 @@ def run(
         reissue_kits=reissue_kits,
         new_root_ca=new_root_ca,
         compare=compare,
+        metrics_port=metrics_port,
     )
     if detach:
         from flarekube.cli.detach import start_detached

@@ -88,6 +88,12 @@ def parse(r: ProjectReconcile) -> None:
 _reports: dict[tuple[str, str], tuple[tuple[object, ...], KitReport]] = {}
 
 
+def last_report(namespace: str, name: str) -> KitReport | None:
+    """The latest kit report of a project (its ledger, CA expiry, renewals): the certificate gauges read it."""
+    cached = _reports.get((namespace, name))
+    return cached[1] if cached else None
+
+
 def _signature(t: Target, kits: SecretKitStore) -> tuple[object, ...]:
     versions = sorted((n, str(kits.kit_secret(n)["metadata"].get("resourceVersion"))) for n in kits.kit_names())
     return (t.owner.uid, t.generation, t.host, tuple(versions))

@@ -9,6 +9,7 @@ import kopf
 from flarekube import metrics
 from flarekube.api.errors import SpecProblem
 from flarekube.api.status import JOB_PHASES, FLJobStatus, FLProjectStatus, StatusModel
+from flarekube.controller import project as projects
 from flarekube.kube.config import ApiException
 from flarekube.status.conditions import transitions, without_times
 
@@ -63,6 +64,10 @@ def record(body: kopf.Body, status: StatusModel) -> None:
         metrics.SITES_CONNECTED.labels(name, ns).set(status.sites_connected or 0)
         metrics.SITES_TOTAL.labels(name, ns).set(status.sites_total or 0)
         metrics.PROJECT_READY.labels(name, ns).set(1 if status.phase == "Ready" else 0)
+        report = projects.last_report(ns, name)
+        if report is not None:
+            days = int(((body.get("spec") or {}).get("certificates") or {}).get("renewBeforeDays", 30))
+            metrics.record_certificates(name, ns, report.ledger, report.ca_expires, days, bool(report.renewed))
         return
     assert isinstance(status, FLJobStatus)
     project = str((body.get("spec") or {}).get("projectRef"))

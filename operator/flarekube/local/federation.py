@@ -18,7 +18,7 @@ from flarekube import flare
 from flarekube.api.project import FLProject
 from flarekube.builders.connection import Ports, for_kit
 from flarekube.builders.provisioning import provisioning_inputs
-from flarekube.builders.sitelocal import RENDERED, digest, render_local
+from flarekube.builders.sitelocal import RENDERED, Monitoring, digest, render_local
 from flarekube.local.identity import Identity, root_ca_refusal, write_identity
 from flarekube.local.supervisor import Supervisor
 from flarekube.local.workspace import Workspace
@@ -36,6 +36,7 @@ from flarekube.provisioning import (
 from flarekube.provisioning.codec import decode_kit
 
 LOCAL_SERVER_HOST = "localhost"  # a loopback TLS identity: NVFlare then binds 127.0.0.1 only
+LOCAL_NAMESPACE = "local"  # the `namespace` label of a local run's federation metrics
 ADMIN_CONNECT_TIMEOUT = 60.0  # the server alone; sites get the caller's connect_timeout
 
 
@@ -85,11 +86,15 @@ def running(
     sites: list[str],
     site_env: Callable[[str], dict[str, str]],
     connect_timeout: float = 60.0,
+    metrics_port: int | None = None,
 ) -> Iterator[LocalFederation]:
     """Start the server and `sites` from the issued kits; yield once every site is connected.
 
     Every participant's run copy gets its connection file rendered for the ports `issue_kits` chose
-    (the kit's own copy may name older ones: ports are config, never a reason to re-issue)."""
+    (the kit's own copy may name older ones: ports are config, never a reason to re-issue).
+
+    With `metrics_port`, the server serves its federation metrics on that port and site i (0-based, in
+    `sites` order) on `metrics_port + 1 + i`, all on 127.0.0.1 (`metrics_ports`)."""
     store = LocalKitStore(ws.kits)
     saved = ws.saved_ports() or (project.spec.server.fl_port, project.spec.server.admin_port)
     connection = for_kit(Ports(*saved))
@@ -98,13 +103,14 @@ def running(
     ws.fresh_run()
     with Supervisor(watch=ws.run) as supervisor:
         server_ws = materialize(store, LOCAL_SERVER_HOST, ws.participant("server"), connection)
-        write_local(store, LOCAL_SERVER_HOST, server_ws, "server", project)
+        monitor = metrics_ports(metrics_port, project.metadata.name, sites)
+        write_local(store, LOCAL_SERVER_HOST, server_ws, "server", project, monitor.get("server"))
         private_job_store(server_ws, ws.run / "nvflare")
         supervisor.start("server", server_ws, ws.logs / "server.log", env=site_env("server"))
         policies: dict[str, str] = {}
         for name in sites:
             site_ws = materialize(store, name, ws.participant(name), connection)
-            policies[name] = write_local(store, name, site_ws, "client", project)
+            policies[name] = write_local(store, name, site_ws, "client", project, monitor.get(name))
             supervisor.start(name, site_ws, ws.logs / f"{name}.log", env=site_env(name))
         admin_kit = materialize(store, admin, ws.participant("admin"), connection)
         deadline = time.monotonic() + connect_timeout  # counted from the sites' start
@@ -119,13 +125,24 @@ def running(
             session.close()
 
 
-def write_local(store: LocalKitStore, name: str, dest: Path, kind: str, project: FLProject) -> str:
+def metrics_ports(port: int | None, project: str, sites: list[str]) -> dict[str, Monitoring]:
+    """Each participant's federation metrics endpoint for `flarekube run --metrics-port` (labelled with the
+    FLProject's name and namespace "local")."""
+    if port is None:
+        return {}
+    names = ["server", *sites]
+    return {n: Monitoring(port + i, project, LOCAL_NAMESPACE, "127.0.0.1", tuple(sites)) for i, n in enumerate(names)}
+
+
+def write_local(
+    store: LocalKitStore, name: str, dest: Path, kind: str, project: FLProject, monitoring: Monitoring | None = None
+) -> str:
     """This run's copy of the participant's local/: the kit's NVFlare defaults + the rendered policy.
 
     The kit in the store is never touched: policy is configuration, so a changed policy shows up here on
     the next run and no certificate is re-issued. Returns the rendered folder's digest."""
     policy = project.site(name).policy if kind == "client" else None
-    files = render_local(decode_kit(store.get_kit(name)).files, kind, policy)
+    files = render_local(decode_kit(store.get_kit(name)).files, kind, policy, monitoring=monitoring)
     local = dest / "local"
     for stale in RENDERED:  # a kit issued before policies were rendered apart carried its own copy
         (local / stale).unlink(missing_ok=True)

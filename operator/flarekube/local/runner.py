@@ -47,6 +47,7 @@ class RunOptions:
     def progress(self, **data: Any) -> None:
         if self.report is not None:
             self.report(data)
+    metrics_port: int | None = None  # serve federation metrics: the server on it, site i on it + 1 + i
 
 
 @dataclass
@@ -89,12 +90,18 @@ def run(bundle: Bundle, options: RunOptions, console: Console) -> list[JobResult
         return {METRICS_DIR_ENV: str(ws.metrics)}
 
     results: list[JobResult] = []
-    with running(project, ws, sites, site_env, connect_timeout=options.connect_timeout) as fed:
+    with running(
+        project, ws, sites, site_env, connect_timeout=options.connect_timeout, metrics_port=options.metrics_port
+    ) as fed:
         console.print(
             f"[green]federation up[/] server + {len(sites)} sites connected with mTLS "
             f"in {time.monotonic() - started:.1f}s"
         )
         options.progress(phase="up")
+        if options.metrics_port is not None:
+            last = options.metrics_port + len(sites)
+            console.print(f"[green]metrics[/] http://127.0.0.1:{options.metrics_port}/metrics (server); "
+                          f"sites on ports {options.metrics_port + 1}-{last}")  # fmt: skip
         for job, inputs in plan:
             out = options.out if len(plan) == 1 else options.out / job.metadata.name
             results.append(_run_job(fed, job, inputs, out, options, console))
