@@ -50,4 +50,4 @@ federation-tests: venv ## real NVFlare federations on this machine (flarekube ru
 
 # Cheapest first; everything that needs Kubernetes builds it itself (cluster-build is cached).
 # cluster-tests ends by tearing the cluster down and bringing it up again, so e2e runs after it.
-test: lint unit infra-tests federation-tests apiserver-tests operator-tests cluster-tests e2e ## everything CI runs
+test: lint unit infra-tests federation-tests monitoring-tests apiserver-tests operator-tests cluster-tests e2e ## everything CI runs

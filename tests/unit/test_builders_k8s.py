@@ -257,3 +257,14 @@ def test_server_and_site_pods_expose_the_federation_metrics_port_the_podmonitor_
     component = yaml.safe_load(chart.split("matchExpressions:")[1].split("namespaceSelector")[0])[0]
     assert component["key"] == naming.LABEL_COMPONENT and labels[naming.LABEL_COMPONENT] in component["values"]
     assert set(component["values"]) == {naming.COMPONENT_SERVER, naming.COMPONENT_SITE}
+
+
+def test_the_monitoring_namespace_may_scrape_the_metrics_port_and_nothing_else() -> None:
+    p = project()
+    srv = netpol.server_policy(p, OWNER, "flarekube-system", monitoring_namespace="monitoring")["spec"]["ingress"]
+    sites = netpol.site_policy(p, OWNER, "monitoring")["spec"]["ingress"]
+    for rules in (srv, sites):
+        (scrape,) = [r for r in rules if r["from"][0].get("namespaceSelector", {}).get("matchLabels", {}).get(
+            netpol.NAMESPACE_NAME) == "monitoring"]
+        assert scrape["ports"] == [{"protocol": "TCP", "port": "fl-metrics"}]
+    assert netpol.site_policy(p, OWNER)["spec"]["ingress"] == []

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from flarekube import naming
 from flarekube.api.project import FLProject
-from flarekube.builders.common import Obj, Owner, metadata
+from flarekube.builders.common import METRICS_PORT, Obj, Owner, metadata
 
 # The chart's operator pod labels (charts/flarekube/templates/_helpers.tpl, selectorLabels).
 OPERATOR_LABELS = {"app.kubernetes.io/name": "flarekube", "app.kubernetes.io/component": "operator"}
@@ -48,6 +48,15 @@ def default_deny(namespace: str) -> Obj:
     }
 
 
+def _scraper(monitoring_namespace: str | None) -> list[Obj]:
+    """The monitoring namespace (chart `monitoring.namespace`) may scrape the federation metrics port
+    and nothing else. Threat: a scraper being a way in to the FL or admin port."""
+    if not monitoring_namespace:
+        return []
+    peer = {"namespaceSelector": {"matchLabels": {NAMESPACE_NAME: monitoring_namespace}}}
+    return [{"from": [peer], "ports": [{"protocol": "TCP", "port": METRICS_PORT["name"]}]}]
+
+
 def _site_pods(project: str) -> Obj:
     return {"matchLabels": {naming.LABEL_PROJECT: naming.label_safe(project),
                             naming.LABEL_COMPONENT: naming.COMPONENT_SITE}}  # fmt: skip
@@ -62,6 +71,7 @@ def server_policy(
     owner: Owner,
     operator_namespace: str | None,
     allowed_cidrs: Sequence[str] = (),
+    monitoring_namespace: str | None = None,
 ) -> Obj:
     key = project.metadata.name
     fl, admin = project.spec.server.fl_port, project.spec.server.admin_port
@@ -77,6 +87,7 @@ def server_policy(
     cidrs = list(allowed_cidrs) or list(project.spec.server.allowed_cidrs)
     if cidrs:  # remote sites: the FL port only, never the admin port
         ingress.append({"from": [{"ipBlock": {"cidr": c}} for c in cidrs], "ports": _ports(fl)})
+    ingress += _scraper(monitoring_namespace)
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -91,7 +102,7 @@ def server_policy(
     }
 
 
-def site_policy(project: FLProject, owner: Owner) -> Obj:
+def site_policy(project: FLProject, owner: Owner, monitoring_namespace: str | None = None) -> Obj:
     key = project.metadata.name
     dns = {"to": [KUBE_DNS], "ports": DNS_PORTS}
     server = {
@@ -104,8 +115,8 @@ def site_policy(project: FLProject, owner: Owner) -> Obj:
         "metadata": metadata(naming.netpol(key, "sites"), owner, naming.project_labels(key)),
         "spec": {
             "podSelector": _site_pods(key),
-            "policyTypes": ["Ingress", "Egress"],  # no ingress rule: nothing may connect to a site
-            "ingress": [],
+            "policyTypes": ["Ingress", "Egress"],  # nothing may connect to a site but the metrics scraper
+            "ingress": _scraper(monitoring_namespace),
             "egress": [server, dns],
         },
     }

@@ -83,7 +83,8 @@ def rendered_config(t: Target, kits: Mapping[str, Kit]) -> tuple[dict[str, Local
 
 
 def desired(t: Target, manifests: Mapping[str, bytes], local: Mapping[str, Mapping[str, bytes]],
-            connection: Mapping[str, Mapping[str, bytes]], operator_namespace: str | None) -> list[Obj]:  # fmt: skip
+            connection: Mapping[str, Mapping[str, bytes]], operator_namespace: str | None,
+            monitoring_namespace: str | None = None) -> list[Obj]:  # fmt: skip
     """Every object the project wants, given each participant's kit manifest, rendered local/ files and
     rendered connection file (all by participant name). The ConfigMaps come before the Deployments that
     mount them."""
@@ -93,8 +94,8 @@ def desired(t: Target, manifests: Mapping[str, bytes], local: Mapping[str, Mappi
         server.server_pvc(p, o),
         server.server_service(p, o),
         netpol.default_deny(o.namespace),
-        netpol.server_policy(p, o, operator_namespace),
-        netpol.site_policy(p, o),
+        netpol.server_policy(p, o, operator_namespace, monitoring_namespace=monitoring_namespace),
+        netpol.site_policy(p, o, monitoring_namespace),
         *(localconfig.local_configmap(t.name, name, kind, local[name], o) for name, kind in kinds),
         *(localconfig.connection_configmap(t.name, name, kind, connection[name], o) for name, kind in kinds),
         server.server_deployment(p, o, manifests[t.host], t.host, local[t.host], connection[t.host]),

@@ -131,7 +131,8 @@ def build(r: ProjectReconcile) -> None:
     # Each participant's local/ (its policy) and connection file (the ports): ConfigMaps apart from its
     # kit, so a change there rolls the pod and never re-issues a certificate.
     local, connection = rendered_config(r.t, {name: decode_kit(kit) for name, kit in blobs.items()})
-    r.objects = desired(r.t, manifests, local, connection, operator_namespace())
+    r.objects = desired(r.t, manifests, local, connection, operator_namespace(),
+                        os.environ.get("FLAREKUBE_MONITORING_NAMESPACE") or None)  # chart monitoring.namespace
 
 
 def apply_changes(r: ProjectReconcile) -> None:
