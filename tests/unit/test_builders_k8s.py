@@ -61,16 +61,17 @@ def keys_on_memory(pod: dict) -> None:
     NVFlare is not told a workspace into which its start script would copy the kit (keys on disk)."""
     empties = {v["name"]: v["emptyDir"] for v in pod["volumes"] if "emptyDir" in v}
     assert all(e.get("sizeLimit") for e in empties.values()), empties
-    assert empties["keys"]["medium"] == "Memory"
+    assert empties["workspace"]["medium"] == "Memory"
     (c,) = pod["containers"]
-    assert {"name": "keys", "mountPath": "/keys"} in c["volumeMounts"]
     paths = [m["mountPath"] for m in c["volumeMounts"]]
     assert len(paths) == len(set(paths)), f"a mount path twice: {paths}"  # the API server refuses that
+    (root,) = [m["mountPath"] for m in c["volumeMounts"] if m["name"] == "workspace"]
     assert not [e for e in c["env"] if e["name"] == "NVFL_WORKSPACE"]
     start = c["command"][-1]
-    copies = re.findall(r"cp -r?L (\S+) (\S+)", start)
-    assert copies and all(dst.startswith("/keys/") for _, dst in copies), copies
-    assert "ln -s /keys/kit/startup" in start and "ln -s /keys/kit/local" in start
+    copies = re.findall(r"cp -[rf]?L (\S+) (\S+)", start)
+    assert len(copies) == 3 and all(dst.startswith(root + "/") and "/kit/" in dst for _, dst in copies), copies
+    ws = copies[0][1].split("/kit/")[0]
+    assert f"ln -s {ws}/kit/startup {ws}/startup" in start and f"exec bash {ws}/startup/sub_start.sh" in start
 
 
 def test_names_are_dns_labels_and_stable() -> None:
@@ -96,7 +97,7 @@ def test_server_is_one_recreated_replica_with_a_workspace_pvc() -> None:
     assert claim == server.server_pvc(p, OWNER)["metadata"]["name"] == "crc-server-workspace"
     c = pod["containers"][0]
     assert {"name": "kit", "mountPath": "/kit", "readOnly": True} in c["volumeMounts"]
-    assert {"name": "FLAREKUBE_WORKSPACE", "value": server.WORKSPACE} in c["env"]
+    assert server.WORKSPACE.startswith("/workspace/") and "/var/lib/flarekube" not in server.WORKSPACE
     assert "/tmp/nvflare" in c["command"][-1]  # NVFlare's job store lands on the PVC
     svc = server.server_service(p, OWNER)
     assert [pt["port"] for pt in svc["spec"]["ports"]] == [8002, 8003]

@@ -149,9 +149,9 @@ def test_materialize_writes_the_rendered_file_over_the_kits_copy(store: LocalKit
 
 
 def test_the_pod_copies_the_connection_file_over_the_kits_copy() -> None:
-    command = localconfig.start_from_kit_and_local()
+    command = localconfig.start_from_kit_and_local("/workspace/site-1")
     kit_copy = command.index(f"cp -rL {secrets.KIT_MOUNT}/startup ")
-    over = command.index(f"cp -fL {localconfig.CONNECTION_MOUNT}/* {localconfig.KIT_SOURCE}/startup/")
+    over = command.index(f"cp -fL {localconfig.CONNECTION_MOUNT}/* /workspace/site-1/kit/startup/")
     assert kit_copy < over < command.index("sub_start.sh --once")
 
 

@@ -84,14 +84,14 @@ def container_security_context() -> Obj:
 
 # Every emptyDir is sized (issue 12): a runaway job fills its own volume and is evicted, not the node.
 SCRATCH_SIZE = "2Gi"
-WORKSPACE_SIZE = "4Gi"
-KEYS_MOUNT = "/keys"
-KEYS_SIZE = "16Mi"  # a kit's startup/ and local/: certificates, one key, a few JSON files
+WORKSPACE_SIZE = "2Gi"  # NVFlare's workspace on tmpfs: the kit, each job's app, logs and model copies
+WORKSPACE_MOUNT = "/workspace"
+KIT_DIR = "kit"  # <workspace>/kit: the pod's working copy of its kit (NVFlare's own name for it)
 
 
 # Used when the spec gives no resources at all: every pod has requests (the scheduler can place it) and
 # a memory limit (a runaway job is OOM-killed in its own pod, not the node). Threat: one tenant's job
-# starving the node the other federations share. The memory-backed keys volume counts within the limit.
+# starving the node the other federations share. The memory-backed workspace counts within the limit.
 DEFAULT_RESOURCES: dict[str, dict[str, dict[str, str]]] = {
     "server": {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"memory": "4Gi"}},
     "site": {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"memory": "8Gi"}},
@@ -106,14 +106,20 @@ def scratch_volume(name: str = "scratch", size: str = SCRATCH_SIZE) -> Obj:
     return {"name": name, "emptyDir": {"sizeLimit": size}}
 
 
-def keys_volume() -> Obj:
-    """Threat: a private key on a disk-backed volume outlives the pod on the node's disk (and in its
-    backups). The kit's working copy lives in memory (tmpfs) only, sized; the Secret is its one source."""
-    return {"name": "keys", "emptyDir": {"medium": "Memory", "sizeLimit": KEYS_SIZE}}
+def workspace_volume() -> Obj:
+    """NVFlare's workspace, memory-backed and sized. Threat: a private key (the kit's working copy under
+    `<workspace>/kit`), or a model derived from a site's data, on a disk-backed volume outlives the pod on
+    the node's disk and in its backups. The kit Secret is its one source; the server's job store (the
+    only thing that must survive a restart) is on its PVC."""
+    return {"name": "workspace", "emptyDir": {"medium": "Memory", "sizeLimit": WORKSPACE_SIZE}}
 
 
-def keys_mount() -> Obj:
-    return {"name": "keys", "mountPath": KEYS_MOUNT}
+def workspace_mount() -> Obj:
+    return {"name": "workspace", "mountPath": WORKSPACE_MOUNT}
+
+
+def keys_mount(workspace: str) -> Obj:
+    return {"name": "keys", "mountPath": f"{workspace}/{KIT_DIR}"}
 
 
 def env(values: Mapping[str, str]) -> list[Obj]:

@@ -15,14 +15,12 @@ from collections.abc import Mapping
 
 from flarekube import naming
 from flarekube.builders import secrets
-from flarekube.builders.common import KEYS_MOUNT, Obj, Owner, metadata
+from flarekube.builders.common import KIT_DIR, Obj, Owner, metadata
 from flarekube.builders.connection import file_names
 from flarekube.builders.sitelocal import digest
 
 LOCAL_MOUNT = "/local-config"
 CONNECTION_MOUNT = "/connection-config"
-KIT_SOURCE = f"{KEYS_MOUNT}/kit"  # kit startup/ + rendered local/, on the memory-backed keys volume
-WORKSPACE_ENV = "FLAREKUBE_WORKSPACE"  # where NVFlare runs; startup/ and local/ there link into KIT_SOURCE
 
 
 def local_configmap(project: str, participant: str, kind: str, files: Mapping[str, bytes], owner: Owner) -> Obj:
@@ -68,21 +66,28 @@ def local_mount(name: str = "local") -> Obj:
     return {"name": name, "mountPath": LOCAL_MOUNT, "readOnly": True}
 
 
-def start_from_kit_and_local() -> str:
-    """Shell that assembles the kit on the memory volume (startup/ from the Secret with the connection
-    ConfigMap's file over the kit's copy, local/ from its ConfigMap) and starts NVFlare in the workspace.
+def kit_source(workspace: str) -> str:
+    """Where the pod assembles its kit: `<workspace>/kit`, the mount point of the memory-backed keys volume."""
+    return f"{workspace}/{KIT_DIR}"
+
+
+def start_from_kit_and_local(workspace: str) -> str:
+    """Shell that assembles the kit on the memory volume mounted at `<workspace>/kit` (startup/ from the
+    Secret with the connection ConfigMap's file over the kit's copy, local/ from its ConfigMap) and starts
+    NVFlare in `workspace`, where startup/ and local/ are links into it (NVFlare's own layout).
+
     `-L`: ConfigMap files are links into its `..data` folder; `-f`: the kit's copy is read-only (Secret
     mode 0440). NVFL_WORKSPACE stays unset: sub_start.sh would then copy the kit, keys included, into
-    the disk-backed workspace; run from the workspace's links it uses them in place (keys never on disk)."""
-    ws = f'"${WORKSPACE_ENV}"'
+    the disk-backed workspace. The kit folder is a real folder (a mount point) under the workspace, not
+    a link: NVFlare finds fed_*.json by walking the workspace, and os.walk does not follow links."""
+    kit = kit_source(workspace)
     return (
-        f"rm -rf {KIT_SOURCE} && mkdir -p {KIT_SOURCE}/local && "
-        f"cp -rL {secrets.KIT_MOUNT}/startup {KIT_SOURCE}/ && cp -fL {CONNECTION_MOUNT}/* {KIT_SOURCE}/startup/ && "
-        f"cp -L {LOCAL_MOUNT}/* {KIT_SOURCE}/local/ && "
-        f"chmod -R go-rwx {KIT_SOURCE} && mkdir -p {ws} && chmod 700 {ws} && "
-        f"rm -rf {ws}/startup {ws}/local {ws}/kit && "
-        f"ln -s {KIT_SOURCE}/startup {ws}/startup && ln -s {KIT_SOURCE}/local {ws}/local && "
-        f"exec bash {ws}/startup/sub_start.sh --once"
+        f"mkdir -p {workspace} {kit} && chmod 700 {workspace} && rm -rf {kit}/startup {kit}/local && "
+        f"mkdir -p {kit}/local && cp -rL {secrets.KIT_MOUNT}/startup {kit}/ && "
+        f"cp -fL {CONNECTION_MOUNT}/* {kit}/startup/ && cp -L {LOCAL_MOUNT}/* {kit}/local/ && "
+        f"chmod -R go-rwx {kit}/startup {kit}/local && rm -rf {workspace}/startup {workspace}/local && "
+        f"ln -s {kit}/startup {workspace}/startup && ln -s {kit}/local {workspace}/local && "
+        f"exec bash {workspace}/startup/sub_start.sh --once"
     )
 
 

@@ -16,27 +16,28 @@ from flarekube.builders.common import (
     BASE_ENV,
     METRICS_PORT,
     SCRATCH,
+    WORKSPACE_MOUNT,
     Obj,
     Owner,
     container_security_context,
     env,
-    keys_mount,
-    keys_volume,
     metadata,
     pod_security_context,
     resources_or_default,
     scratch_volume,
+    workspace_mount,
+    workspace_volume,
 )
 
 STATE_MOUNT = "/var/lib/flarekube"
-WORKSPACE = f"{STATE_MOUNT}/workspace"
+WORKSPACE = f"{WORKSPACE_MOUNT}/server"  # tmpfs; only the job store (below) is on the PVC
 NVFLARE_STORE = f"{SCRATCH}/nvflare"  # NVFlare's default jobs-storage and snapshot-storage root
 DEFAULT_STORAGE = "2Gi"
 # No subPath mounts (kubelet creates subPath folders as root, which a non-root pod cannot write on
 # provisioners without fsGroup support): NVFlare's store folder is a link from the scratch dir into the PVC.
 START = (
     f"mkdir -p {STATE_MOUNT}/nvflare && ln -sfn {STATE_MOUNT}/nvflare {NVFLARE_STORE} && "
-    f"{localconfig.start_from_kit_and_local()}"
+    f"{localconfig.start_from_kit_and_local(WORKSPACE)}"
 )
 
 
@@ -56,7 +57,7 @@ def server_deployment(project: FLProject, owner: Owner, kit_manifest: bytes, hos
         "image": spec.image,
         "imagePullPolicy": "IfNotPresent",
         "command": ["bash", "-c", START],
-        "env": env(BASE_ENV | {localconfig.WORKSPACE_ENV: WORKSPACE}),
+        "env": env(BASE_ENV),
         "ports": [
             *[
                 {"name": "fl", "containerPort": spec.server.fl_port, "protocol": "TCP"},
@@ -68,7 +69,7 @@ def server_deployment(project: FLProject, owner: Owner, kit_manifest: bytes, hos
             {"name": "kit", "mountPath": secrets.KIT_MOUNT, "readOnly": True},
             localconfig.local_mount(),
             localconfig.connection_mount(),
-            keys_mount(),
+            workspace_mount(),
             {"name": "scratch", "mountPath": SCRATCH},
             {"name": "state", "mountPath": STATE_MOUNT},
         ],
@@ -101,7 +102,7 @@ def server_deployment(project: FLProject, owner: Owner, kit_manifest: bytes, hos
                         secrets.kit_volume(_project_key(project), host, kit_manifest),
                         localconfig.local_volume(_project_key(project), host),
                         localconfig.connection_volume(_project_key(project), host),
-                        keys_volume(),
+                        workspace_volume(),
                         scratch_volume(),
                         {
                             "name": "state",

@@ -16,23 +16,21 @@ from flarekube.builders.common import (
     BASE_ENV,
     METRICS_PORT,
     SCRATCH,
-    WORKSPACE_SIZE,
+    WORKSPACE_MOUNT,
     Obj,
     Owner,
     container_security_context,
     env,
-    keys_mount,
-    keys_volume,
     metadata,
     pod_security_context,
     resources_or_default,
     scratch_volume,
+    workspace_mount,
+    workspace_volume,
 )
 
 DATA_MOUNT = "/data"  # what FLJob job folders are built with (SiteInputs.data_dir)
-WORKSPACE_MOUNT = "/workspace"
 GPU_RESOURCE = "nvidia.com/gpu"
-START = localconfig.start_from_kit_and_local()
 
 
 def data_volume(site: SiteSpec) -> Obj | None:
@@ -61,21 +59,20 @@ def site_deployment(project: FLProject, site: SiteSpec, owner: Owner, kit_manife
     stays as issued."""
     key = project.metadata.name
     labels = naming.site_labels(key, site.name)
+    workspace = f"{WORKSPACE_MOUNT}/{site.name}"
     mounts: list[Obj] = [
         {"name": "kit", "mountPath": secrets.KIT_MOUNT, "readOnly": True},
         localconfig.local_mount(),
         localconfig.connection_mount(),
-        keys_mount(),
         {"name": "scratch", "mountPath": SCRATCH},
-        {"name": "workspace", "mountPath": WORKSPACE_MOUNT},
+        workspace_mount(),
     ]
     volumes: list[Obj] = [
         secrets.kit_volume(key, site.name, kit_manifest),
         localconfig.local_volume(key, site.name),
         localconfig.connection_volume(key, site.name),
-        keys_volume(),
         scratch_volume(),
-        scratch_volume("workspace", WORKSPACE_SIZE),
+        workspace_volume(),
     ]
     data = data_volume(site)
     if data is not None:
@@ -89,8 +86,8 @@ def site_deployment(project: FLProject, site: SiteSpec, owner: Owner, kit_manife
         "name": "site",
         "image": project.spec.image,
         "imagePullPolicy": "IfNotPresent",
-        "command": ["bash", "-c", START],
-        "env": env(BASE_ENV | {localconfig.WORKSPACE_ENV: f"{WORKSPACE_MOUNT}/{site.name}"}),
+        "command": ["bash", "-c", localconfig.start_from_kit_and_local(workspace)],
+        "env": env(BASE_ENV),
         "ports": [METRICS_PORT],
         "volumeMounts": mounts,
         "securityContext": container_security_context(),
