@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flarekube.api.policy import PrivacySpec, SitePolicy
@@ -56,8 +56,10 @@ class RenderError(ValueError):
     """The kit lacks a default file NVFlare's provisioner always writes: the kit is not NVFlare's."""
 
 
-def render_local(kit_files: Mapping[str, bytes], kind: str, policy: SitePolicy | None = None) -> LocalFiles:
-    """Every file of `local/` for one participant (`kind` "server" or "client"; sites pass their policy).
+def render_local(kit_files: Mapping[str, bytes], kind: str, policy: SitePolicy | None = None,
+                 server_components: Sequence[str] = ()) -> LocalFiles:  # fmt: skip
+    """Every file of `local/` for one participant (`kind` "server" or "client"; sites pass their policy,
+    the server the FLProject's `spec.server.allowComponents`).
 
     NVFlare's other local files (log configuration, samples) are kept as the kit has them."""
     defaults = {path.removeprefix("local/"): data for path, data in kit_files.items()
@@ -68,7 +70,7 @@ def render_local(kit_files: Mapping[str, bytes], kind: str, policy: SitePolicy |
     if kind == "server":
         authz["permissions"][OPERATOR_ROLE] = _operator_rights(submit=True, byoc=True)
         out[AUTHORIZATION] = _dump(authz)
-        out[RESOURCES] = _dump(_allow(resources, SERVER_OPTIMIZERS))
+        out[RESOURCES] = _dump(_allow(resources, (*SERVER_OPTIMIZERS, *server_components)))
         return out
     policy = policy or SitePolicy()
     out[AUTHORIZATION] = _dump(site_authorization(policy))
@@ -139,12 +141,28 @@ def site_privacy(privacy: PrivacySpec) -> dict[str, Any]:
     return {"scopes": [scope], "default_scope": PRIVACY_SCOPE}
 
 
-def _allow(resources: dict[str, Any], extra: tuple[str, ...] | list[str]) -> dict[str, Any]:
-    allow = list(resources.get("class_allow_list") or [])
+def allow_list(base: Sequence[str], extra: Sequence[str]) -> list[str]:
+    """A participant's class_allow_list: the kit's (NVFlare's default), flarekube's prefixes, then `extra`.
+
+    The one rule for both the rendered resources.json and the check before a user's job starts
+    (`builders/jobcheck.py`), so what the check admits is what the participant admits."""
+    allow = list(base)
     for prefix in (*FLAREKUBE_COMPONENT_PREFIXES, *extra):
         if prefix not in allow:
             allow.append(prefix)
-    return {**resources, "class_allow_list": allow}
+    return allow
+
+
+def is_allowed(path: str, allow: Sequence[str]) -> bool:
+    """NVFlare 2.9's match (ComponentPathAuthorizer._path_matches_prefix): "*" admits all; "a.b." is a
+    package prefix; "a.b.C" admits itself and what is under it ("a.b.C.x"), never "a.b.Cx"."""
+    return "*" in allow or any(
+        path == p or (path.startswith(p) if p.endswith(".") else path.startswith(p + ".")) for p in allow
+    )
+
+
+def _allow(resources: dict[str, Any], extra: Sequence[str]) -> dict[str, Any]:
+    return {**resources, "class_allow_list": allow_list(resources.get("class_allow_list") or [], extra)}
 
 
 def digest(files: Mapping[str, bytes]) -> str:

@@ -75,7 +75,7 @@ def run(
     command is killed outright, a watchdog stops them.
     """
     from flarekube.local.federation import FederationError
-    from flarekube.local.runner import RunError, RunOptions
+    from flarekube.local.runner import JobFolderRefused, RunError, RunOptions
     from flarekube.local.runner import run as run_local
     from flarekube.local.workspace import PortInUse
     from flarekube.provisioning import KitStoreRefusal
@@ -99,5 +99,7 @@ def run(
         fail("interrupted: every NVFlare process was stopped", Exit.INTERRUPTED)
     except KitStoreRefusal as error:
         fail(f"kits not issued: {error}", Exit.REFUSED)
+    except JobFolderRefused as error:
+        fail(str(error), Exit.REFUSED if error.refused else Exit.INVALID)
     except (RunError, FederationError, PortInUse) as error:
         fail(str(error), Exit.RUNTIME)

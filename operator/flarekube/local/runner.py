@@ -18,11 +18,13 @@ from rich.table import Table
 
 from flarekube import flare
 from flarekube.api import Bundle, FLJob
+from flarekube.builders.jobcheck import check_job_folder
 from flarekube.builders.jobfolder import SiteInputs, build_job_folder, job_sites
 from flarekube.local import outputs
 from flarekube.local.compare import compare_tabular
 from flarekube.local.data import csv_width, resolve_site_inputs
 from flarekube.local.federation import LocalFederation, issue_kits, running
+from flarekube.local.imports import import_error
 from flarekube.local.progress import JobView
 from flarekube.local.samples import read_samples
 from flarekube.local.workspace import Workspace, default_root
@@ -30,6 +32,15 @@ from flarekube.local.workspace import Workspace, default_root
 
 class RunError(RuntimeError):
     """A run failed; the message says what to do."""
+
+
+class JobFolderRefused(RunError):
+    """A user's job folder cannot run, found before anything started; `refused`: only because a site's
+    policy says no (exit 4), else the input is invalid (exit 3)."""
+
+    def __init__(self, message: str, refused: bool) -> None:
+        super().__init__(message)
+        self.refused = refused
 
 
 @dataclass
@@ -57,15 +68,15 @@ def run(bundle: Bundle, options: RunOptions, console: Console) -> list[JobResult
     if not bundle.jobs:
         raise RunError("no FLJob given: pass a job file (or put the FLJob in the project file after ---)")
     all_sites = [s.name for s in project.spec.sites]
-    plan: list[tuple[FLJob, dict[str, SiteInputs]]] = []
+    plan: list[tuple[FLJob, dict[str, SiteInputs], Path | None]] = []
     for job in bundle.jobs:
         inputs, problems = resolve_site_inputs(project, job, job_sites(job, all_sites), bundle.base_dir)
         if problems:
             raise RunError(
                 "data check failed before anything started:\n" + "\n".join(f"  {p}" for p in problems)
             )
-        plan.append((job, inputs))
-    sites = sorted({s for job, _ in plan for s in job_sites(job, all_sites)}, key=all_sites.index)
+        plan.append((job, inputs, user_job_folder(bundle, job, job_sites(job, all_sites))))
+    sites = sorted({s for job, _, _ in plan for s in job_sites(job, all_sites)}, key=all_sites.index)
 
     ws = Workspace(options.workspace or default_root(project.metadata.name))
     started = time.monotonic()
@@ -84,10 +95,27 @@ def run(bundle: Bundle, options: RunOptions, console: Console) -> list[JobResult
             f"[green]federation up[/] server + {len(sites)} sites connected with mTLS "
             f"in {time.monotonic() - started:.1f}s"
         )
-        for job, inputs in plan:
+        for job, inputs, folder in plan:
             out = options.out if len(plan) == 1 else options.out / job.metadata.name
-            results.append(_run_job(fed, job, inputs, out, options, console))
+            results.append(_run_job(fed, job, inputs, out, options, console, folder))
     return results
+
+
+def user_job_folder(bundle: Bundle, job: FLJob, sites: list[str]) -> Path | None:
+    """A jobFolder job's folder (a relative path is the job YAML's folder's, like localPath), checked
+    whole before any kit or process: shape, imports, every participant's policy."""
+    source = job.spec.workload.job_folder
+    if source is None or source.path is None:
+        return None
+    folder = (bundle.job_dir(job) / source.path).resolve()
+    problems = check_job_folder(bundle.project, job, folder, sites, import_error)
+    if problems:
+        raise JobFolderRefused(
+            f"FLJob {job.metadata.name}: the job folder cannot run ({len(problems)} problem"
+            f"{'s' if len(problems) > 1 else ''}); nothing was started:\n" + "\n".join(f"  {p}" for p in problems),
+            refused=all(p.refused for p in problems),
+        )
+    return folder
 
 
 def _run_job(
@@ -97,12 +125,13 @@ def _run_job(
     out: Path,
     options: RunOptions,
     console: Console,
+    user_folder: Path | None = None,
 ) -> JobResult:
     ws = fed.workspace
     for stale in ws.metrics.glob("*.jsonl"):
         stale.unlink()
     width = csv_width(inputs) if job.spec.workload.kind == "clinical-tabular" else None
-    folder = build_job_folder(job, ws.jobs / job.metadata.name, inputs, input_width=width)
+    folder = build_job_folder(job, ws.jobs / job.metadata.name, inputs, input_width=width, user_folder=user_folder)
     job_sites_ = list(inputs) or fed.sites
     view = JobView(job.metadata.name, job.spec.rounds, job_sites_)
     started = time.monotonic()
