@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.federation import job_doc, nvflare_processes, project_doc
+from tests.support.userjobs import JOBLIB_PERSISTOR, byo_project, export_sklearn_job
 
 pytestmark = pytest.mark.nvflare
 
@@ -72,4 +73,33 @@ def test_exported_fedjob_runs_unchanged(run_flarekube, tmp_path: Path) -> None:
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["status"] == "FINISHED:COMPLETED"
     assert (tmp_path / "out" / "global_model.pt").is_file()
+    assert nvflare_processes(str(tmp_path)) == []
+
+
+def test_a_sklearn_job_runs_ten_rounds_once_the_server_allows_its_persistor(run_flarekube, tmp_path: Path) -> None:
+    """Issue 11: NVFlare's own sklearn job (FedAvg + joblib persistor, no custom/): the persistor is outside
+    NVFlare's default allow-list, so the project's spec.server.allowComponents names it; the run then shows
+    the server's rounds, the sites' tracked accuracy, and leaves the joblib model and every log in --out."""
+    import joblib
+
+    export_sklearn_job(tmp_path / "job", rounds=10, sites=2)
+    project = byo_project("skjob", 2, server_allow=[JOBLIB_PERSISTOR])
+    # relative to the YAML's folder (run_flarekube writes tmp_path/bundle.yaml)
+    job = job_doc("sk-job", "skjob", 10, 2, {"kind": "jobFolder", "jobFolder": {"path": "job/exported/sk-job"}})
+    result = run_flarekube(project, job)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = tmp_path / "out"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "FINISHED:COMPLETED"
+    assert "10/10" in result.stdout
+    assert summary["rounds_reported"] >= 5, "the server's own progress must move, not only jump at the end"
+    assert set(summary["tracked_metrics"]) == {"site-1", "site-2"}
+    assert all(0.5 < m["accuracy"] <= 1.0 for m in summary["tracked_metrics"].values())
+    model = joblib.load(out / "model_param.joblib")
+    assert set(model) >= {"coef", "intercept"}
+    assert {p.name for p in (out / "logs").iterdir()} == {"server.log", "site-1.log", "site-2.log"}
+    listed = result.stdout.split(f"-> {out}/ (")[1].split(")")[0].split(", ")
+    assert "model_param.joblib" in listed and all((out / name).exists() for name in listed)
+    assert "global_model.pt" not in listed
     assert nvflare_processes(str(tmp_path)) == []

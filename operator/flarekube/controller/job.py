@@ -10,6 +10,7 @@ import concurrent.futures
 import datetime
 import logging
 import multiprocessing
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from flarekube.kube import apply as k
 from flarekube.kube.apply import Api
 from flarekube.status.conditions import now_rfc3339
 from flarekube.status.job import JobSnapshot, is_terminal, job_status
+from flarekube.status.joblogs import error_summary
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 3.0  # handlers/job.py's timer interval
@@ -131,14 +133,33 @@ def submit_and_follow(r: JobReconcile) -> None:
         assert snap.job_id is not None
         state = flare.job_state(sess, snap.job_id)
         progress = None if state.finished else flare.job_progress(sess, snap.job_id)
+        failure = server_errors(sess, snap.job_id) if state.finished and not state.succeeded else None
         if not state.finished and _age(snap.start_time) > job.spec.timeout_seconds:
             flare.abort(sess, snap.job_id)
             log.warning("FLJob %s ran past spec.timeoutSeconds; aborted", job.metadata.name)
     sites = job_sites(job, [s.name for s in r.t.project.spec.sites])
     r.snap = _with(snap, project_ready=True, nvflare_status=state.status,
                    rounds_done=progress.rounds_done if progress else None,
-                   metrics=progress.metrics if progress else None, refusals=flare.refusals(state.meta),
+                   metrics=progress.metrics if progress else None, refusals=flare.refusals(state.meta), failure=failure,
                    site_policies=site_policies(r.api, r.t, sites))  # fmt: skip
+
+
+def server_errors(sess: Any, job_id: str) -> str | None:
+    """The first ERROR lines of the server's log of a failed job, from its downloaded result (the sites'
+    logs stay in their pods: `kubectl logs`); None when the result cannot be had."""
+    try:
+        result = flare.download_result(sess, job_id)
+    except Exception as err:  # a failed job may leave no result; the status still says it failed
+        log.info("no result to read errors from for NVFlare job %s: %s", job_id, err)
+        return None
+    try:
+        logs = sorted(result.rglob("log.txt"), key=lambda p: len(p.parts))
+        if not logs:
+            return None
+        with logs[0].open(errors="replace") as fh:
+            return error_summary({"server": fh}) or None
+    finally:
+        shutil.rmtree(result, ignore_errors=True)
 
 
 def site_policies(api: Api, t: Target, sites: list[str]) -> dict[str, str]:

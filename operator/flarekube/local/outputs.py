@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import datetime
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -46,3 +48,66 @@ def write_plot(samples: list[Sample], sites: list[str], title: str, path: Path) 
     fig.suptitle(title)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+# --- what a job leaves in --out, whatever it is ------------------------------------------------------------
+
+# What a server-side result may be: PyTorch / NumPy / joblib / pickle / safetensors models, and JSON results
+# (statistics, cross-site validation) -- the files a workflow writes into the server app's folder.
+RESULT_SUFFIXES = (".pt", ".pth", ".npy", ".npz", ".joblib", ".pkl", ".safetensors", ".json")
+# NVFlare's own bookkeeping in a job's server workspace: not results.
+BOOKKEEPING = {"meta.json", "fl_app.txt", "config_fed_server.json", "config_fed_client.json", "resources.json",
+               "log_config.json", "job_meta.json"}  # fmt: skip
+FLAREKUBE_MODEL = "FL_global_model.pt"
+HISTORY = "history"
+
+
+def keep_previous(out: Path) -> Path | None:
+    """Move a previous run's outputs from `out` into out/history/<its time>/, so `out` holds only this run
+    (scripts keep reading out/summary.json) and no earlier result is overwritten. Returns where they went."""
+    previous = [p for p in out.iterdir() if p.name != HISTORY] if out.is_dir() else []
+    if not previous:
+        return None
+    summary = out / "summary.json"
+    stamp = (summary if summary.is_file() else max(previous, key=lambda p: p.stat().st_mtime)).stat().st_mtime
+    name = datetime.datetime.fromtimestamp(stamp, datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    dest = out / HISTORY / name
+    n = 1
+    while dest.exists():
+        n += 1
+        dest = out / HISTORY / f"{name}-{n}"
+    dest.mkdir(parents=True)
+    for path in previous:
+        shutil.move(str(path), dest / path.name)
+    return dest
+
+
+def collect_results(result_dir: Path, out: Path) -> list[Path]:
+    """Copy the server-side results of a downloaded job (its server app folders' result files) into `out`.
+
+    flarekube's own model keeps its usual name, global_model.pt; anything else keeps the name the job gave
+    it (model_param.joblib, FL_global_model.npy, stats.json, ...)."""
+    found: list[Path] = []
+    for app in sorted(p for p in result_dir.rglob("app_*") if p.is_dir()) or [result_dir]:
+        for path in sorted(app.rglob("*")):
+            rel = path.relative_to(app)
+            if (not path.is_file() or path.suffix not in RESULT_SUFFIXES or path.name in BOOKKEEPING
+                    or rel.parts[0] in ("config", "custom")):  # fmt: skip
+                continue
+            dest = out / ("global_model.pt" if path.name == FLAREKUBE_MODEL else path.name)
+            if dest in found:
+                dest = out / "_".join(rel.parts)
+            shutil.copy2(path, dest)
+            found.append(dest)
+    return found
+
+
+def collect_logs(participants: dict[str, Path], job_id: str, out: Path) -> dict[str, Path]:
+    """Each participant's log of this job (NVFlare writes <workspace>/<job id>/log.txt) as out/logs/<name>.log."""
+    copied: dict[str, Path] = {}
+    for name, workspace in participants.items():
+        log = workspace / job_id / "log.txt"
+        if log.is_file():
+            (out / "logs").mkdir(parents=True, exist_ok=True)
+            copied[name] = Path(shutil.copy2(log, out / "logs" / f"{name}.log"))
+    return copied

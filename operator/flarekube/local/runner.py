@@ -5,7 +5,6 @@ Nothing starts before every check that can fail without a federation has passed.
 
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from flarekube.local.imports import import_error
 from flarekube.local.progress import JobView
 from flarekube.local.samples import read_samples
 from flarekube.local.workspace import Workspace, default_root
+from flarekube.status.joblogs import error_summary
 
 
 class RunError(RuntimeError):
@@ -152,10 +152,10 @@ def _run_job(
             state = flare.job_state(fed.session, job_id)
             view.update(read_samples(ws.metrics), state.status, flare.connected_sites(fed.session),
                         None if state.finished else flare.job_progress(fed.session, job_id))
-        view.update(read_samples(ws.metrics), state.status)
+        view.update(read_samples(ws.metrics), state.status, completed=state.succeeded)
     console.print()
     seconds = time.monotonic() - started
-    return _report(fed, job, job_id, state, inputs, out, seconds, options, console)
+    return _report(fed, job, job_id, state, inputs, out, seconds, options, console, view)
 
 
 def _report(
@@ -168,7 +168,9 @@ def _report(
     seconds: float,
     options: RunOptions,
     console: Console,
+    view: JobView,
 ) -> JobResult:
+    previous = outputs.keep_previous(out)
     out.mkdir(parents=True, exist_ok=True)
     samples = read_samples(fed.workspace.metrics)
     sites = list(inputs) or fed.sites
@@ -183,12 +185,22 @@ def _report(
         # which rendered policy (local/ digest) each site ran with, and the sites that refused the job
         "site_policies": {s: fed.policies[s] for s in sites if s in fed.policies},
         "refused": flare.refusals(state.meta),
+        # what the server itself reported while the job ran (the progress bar), and what the sites tracked
+        "rounds_reported": view.reported,
+        "tracked_metrics": view.tracked,
     }
+    participants = {name: fed.workspace.participant(name) for name in ("server", *sites)}
+    logs = outputs.collect_logs(participants, job_id, out)
+    summary["logs"] = {name: str(path) for name, path in logs.items()}
+    errors = error_summary({name: path.read_text(errors="replace").splitlines() for name, path in logs.items()})
+    if errors:
+        summary["first_errors"] = errors.splitlines()
     result_dir = flare.download_result(fed.session, job_id)
-    model = flare.global_model_path(result_dir)
+    results = outputs.collect_results(result_dir, out)
+    summary["results"] = [str(p) for p in results]
+    model = out / "global_model.pt" if out / "global_model.pt" in results else None
     if model is not None:
-        shutil.copy2(model, out / "global_model.pt")
-        summary["global_model"] = str(out / "global_model.pt")
+        summary["global_model"] = str(model)
     outputs.write_metrics_csv(samples, out / "metrics.csv")
     if samples:
         outputs.write_plot(
@@ -208,16 +220,25 @@ def _report(
         console.print()
         console.print(_comparison_table(comparison))
     outputs.write_summary(summary, out / "summary.json")
+    if previous is not None:
+        console.print(f"[dim]the previous outputs in {out} were moved to {previous}[/]")
     if not state.succeeded:
+        cause = f"\nfirst errors in the job's logs:\n{_indent(errors)}" if errors else ""
         raise RunError(
-            f"job {job.metadata.name} ended {state.status}. Logs: {fed.workspace.logs}; "
+            f"job {job.metadata.name} ended {state.status}.{cause}\nLogs of this job: {out / 'logs'}; "
             f"server result: {result_dir}"
         )
+    written = sorted({p.name for p in (*results, out / "metrics.csv", out / "summary.json", out / "plot.png")
+                      if p.is_file()} | ({"logs/"} if logs else set()))  # fmt: skip
     console.print(
         f"[green]done[/] {job.metadata.name} {state.status} in {seconds:.1f}s "
-        f"({seconds / job.spec.rounds:.1f}s/round) -> {out}/ (global_model.pt, metrics.csv, summary.json, plot.png)"
+        f"({seconds / job.spec.rounds:.1f}s/round) -> {out}/ ({', '.join(written)})"
     )
     return JobResult(job.metadata.name, job_id, state.status, seconds, out, summary)
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"  {line}" for line in text.splitlines())
 
 
 def _comparison_table(comparison: dict[str, dict[str, float]]) -> Table:
