@@ -48,7 +48,7 @@ def _link(tmp_path: Path, exported: Path) -> None:
     (tmp_path / "specs" / "jobs").symlink_to(exported.parent, target_is_directory=True)
 
 
-def test_a_relative_path_is_the_yamls_and_a_policy_refusal_names_class_and_field(tmp_path: Path, exported: Path) -> None:
+def test_a_relative_path_is_the_yamls_and_a_refusal_names_class_and_field(tmp_path: Path, exported: Path) -> None:
     _link(tmp_path, exported)
     ran = _run(tmp_path, "jobs/sk-job")  # resolved against specs/, not the working folder
     assert ran.returncode == 4, ran.stderr
