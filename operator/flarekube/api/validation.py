@@ -73,9 +73,6 @@ def cluster_job_problems(job: FLJob) -> list[str]:
     folder = job.spec.workload.job_folder
     if folder is not None and folder.path is not None:
         return ["spec.workload.jobFolder.path: a local path works only with flarekube run"]
-    if folder is not None and folder.config_map is not None:
-        # Not yet: unpacking a ConfigMap into a job folder (see the issue-5 report).
-        return ["spec.workload.jobFolder.configMap: not supported by this operator version yet"]
     return []
 
 

@@ -3,7 +3,7 @@
 `app.py` holds the Typer app and what every command shares; each module below adds its commands.
 """
 
-from flarekube.cli import commands, explain, kits, plan, run  # noqa: F401  (each registers its commands)
+from flarekube.cli import commands, explain, kits, plan, run, submit  # noqa: F401  (each registers its commands)
 from flarekube.cli.app import Exit, app
 
 __all__ = ["Exit", "app", "main"]

@@ -25,7 +25,9 @@ from flarekube.api.documents import parse_resource
 from flarekube.api.errors import SpecProblem
 from flarekube.api.status import FLJobStatus, FLProjectStatus
 from flarekube.api.validation import cluster_job_problems, cross_check, site_files
+from flarekube.builders.jobcheck import check_job_folder
 from flarekube.builders.jobfolder import JobFolderError, SiteInputs, build_job_folder, job_sites
+from flarekube.builders.jobpack import packed_of, unpack_job_folder
 from flarekube.builders.project import Target, target
 from flarekube.builders.site import DATA_MOUNT
 from flarekube.builders.workloads import workload
@@ -71,12 +73,13 @@ def project_of(api: Api, job: FLJob, namespace: str) -> tuple[Target, FLProjectS
         return t, FLProjectStatus()
 
 
-def build_apart(job: FLJob, dest: Path, inputs: dict[str, SiteInputs]) -> Path:
+def build_apart(job: FLJob, dest: Path, inputs: dict[str, SiteInputs], user_folder: Path | None = None) -> Path:
     """Build the job folder in a short-lived child process: NVFlare's PyTorch recipe imports torch, which
     would otherwise stay in the operator's memory for good (≈ +480 MiB RSS measured)."""
     context = multiprocessing.get_context("spawn")  # no fork of a threaded process
     with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        future = pool.submit(build_job_folder, job, dest, inputs, linger_seconds=LINGER_SECONDS)
+        future = pool.submit(build_job_folder, job, dest, inputs, linger_seconds=LINGER_SECONDS,
+                             user_folder=user_folder)
         return future.result(timeout=BUILD_TIMEOUT_SECONDS)
 
 
@@ -96,6 +99,8 @@ class JobReconcile:
     snap: JobSnapshot = field(init=False)
     t: Target = field(init=False)
     project_status: FLProjectStatus = field(init=False)
+    user_folder: Path | None = None  # a ConfigMap's job folder, unpacked into `scratch` for this submit
+    scratch: tempfile.TemporaryDirectory[str] | None = None
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -124,12 +129,26 @@ def wait_for_sites(r: JobReconcile) -> None:
         raise Done
 
 
+def fetch_job_folder(r: JobReconcile) -> None:
+    """Before the first submit only: a jobFolder job's ConfigMap, unpacked and checked."""
+    source = r.job.spec.workload.job_folder
+    if r.snap.job_id is not None or source is None or source.config_map is None:
+        return
+    r.scratch = tempfile.TemporaryDirectory(prefix="flarekube-userjob-")
+    try:
+        r.user_folder = job_folder_from_configmap(r.api, r.job, r.t.project, r.meta["namespace"], Path(r.scratch.name))
+    except NotYet as wait:
+        r.snap = _with(r.snap, project_message=str(wait))
+        raise Done from None
+
+
 def submit_and_follow(r: JobReconcile) -> None:
     """One admin session for the three Flare calls: submit (once), job state, progress (or abort)."""
     job, snap = r.job, r.snap
     with admin_session(r.api, r.t, r.project_status.ca_fingerprint or "") as sess:
         if snap.job_id is None:
-            snap = _with(snap, job_id=_submit(sess, job, r.t.project, r.meta["uid"]), start_time=now_rfc3339())
+            job_id = _submit(sess, job, r.t.project, r.meta["uid"], r.user_folder)
+            snap = _with(snap, job_id=job_id, start_time=now_rfc3339())
         assert snap.job_id is not None
         state = flare.job_state(sess, snap.job_id)
         progress = None if state.finished else flare.job_progress(sess, snap.job_id)
@@ -174,10 +193,29 @@ def site_policies(api: Api, t: Target, sites: list[str]) -> dict[str, str]:
     return out
 
 
-def _submit(sess: Any, job: FLJob, project: FLProject, uid: str) -> str:
+def job_folder_from_configmap(api: Api, job: FLJob, project: FLProject, namespace: str, dest: Path) -> Path | None:
+    """A jobFolder job's folder unpacked from its ConfigMap (`flarekube submit`), checked against every site's
+    policy as `flarekube run` checks it (the import check needs the sites' image, not the operator's)."""
+    source = job.spec.workload.job_folder
+    if source is None or source.config_map is None:
+        return None
+    cm = k.get(api, "ConfigMap", namespace, source.config_map)
+    if cm is None:
+        raise NotYet(f'ConfigMap "{source.config_map}" with the job folder does not exist (yet)')
+    try:
+        folder = unpack_job_folder(packed_of(cm), dest / "user-job")
+    except JobFolderError as err:
+        raise SpecProblem(f"spec.workload.jobFolder.configMap: {err}") from None
+    problems = check_job_folder(project, job, folder, job_sites(job, [s.name for s in project.spec.sites]))
+    if problems:
+        raise SpecProblem("; ".join(map(str, problems)))
+    return folder
+
+
+def _submit(sess: Any, job: FLJob, project: FLProject, uid: str, user_folder: Path | None = None) -> str:
     with tempfile.TemporaryDirectory(prefix="flarekube-job-") as tmp:
         try:
-            folder = build_apart(job, Path(tmp), site_inputs(job, project))
+            folder = build_apart(job, Path(tmp), site_inputs(job, project), user_folder)
         except JobFolderError as err:
             raise SpecProblem(str(err)) from None
         job_id = flare.submit(sess, folder, token=uid)
@@ -186,7 +224,8 @@ def _submit(sess: Any, job: FLJob, project: FLProject, uid: str) -> str:
     return job_id
 
 
-STEPS: tuple[Callable[[JobReconcile], None], ...] = (parse_job, find_project, wait_for_sites, submit_and_follow)
+STEPS: tuple[Callable[[JobReconcile], None], ...] = (
+    parse_job, find_project, wait_for_sites, fetch_job_folder, submit_and_follow)
 
 
 def previous_status(body: dict[str, Any]) -> FLJobStatus:
@@ -206,6 +245,9 @@ def reconcile_job(api: Api, body: dict[str, Any]) -> FLJobStatus:
             step(r)
     except Done:
         pass
+    finally:
+        if r.scratch is not None:
+            r.scratch.cleanup()
     return job_status(r.snap, previous)
 
 
