@@ -154,18 +154,6 @@ def download_result(sess: Session, job_id: str) -> Path:
     return Path(sess.download_job_result(job_id))
 
 
-def global_model_path(result_dir: Path) -> Path | None:
-    """Where the FedAvg persistor leaves the final global model inside a downloaded result."""
-    for candidate in (
-        result_dir / "workspace" / "app_server" / "FL_global_model.pt",
-        result_dir / "app_server" / "FL_global_model.pt",
-    ):
-        if candidate.is_file():
-            return candidate
-    found = sorted(result_dir.rglob("FL_global_model.pt"))
-    return found[0] if found else None
-
-
 @dataclass
 class _Held:
     fingerprint: str
