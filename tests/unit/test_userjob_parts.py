@@ -131,11 +131,15 @@ def test_a_second_run_keeps_the_previous_outputs(tmp_path: Path) -> None:
 
 
 def test_results_of_any_format_are_copied_and_bookkeeping_is_not(tmp_path: Path) -> None:
-    app = tmp_path / "result" / "workspace" / "app_server"
+    # NVFlare 2.9's download: <result>/job/<name>/ (the submitted job), <result>/workspace/ (the server's)
+    app = tmp_path / "result" / "workspace"
     (app / "config").mkdir(parents=True)
-    for name in ("FL_global_model.pt", "model_param.joblib", "weights.npy", "stats.json", "meta.json", "log.txt"):
+    for name in ("FL_global_model.pt", "model_param.joblib", "weights.npy", "stats.json", "meta.json", "log.txt",
+                 "log.json", ".__nvfl_sig.json"):
         (app / name).write_text(name)
     (app / "config" / "config_fed_server.json").write_text("{}")
+    (tmp_path / "result" / "job" / "j" / "app").mkdir(parents=True)
+    (tmp_path / "result" / "job" / "j" / "app" / "init.npy").write_text("submitted, not a result")
     (tmp_path / "out").mkdir()
     found = outputs.collect_results(tmp_path / "result", tmp_path / "out")
     assert sorted(p.name for p in found) == ["global_model.pt", "model_param.joblib", "stats.json", "weights.npy"]

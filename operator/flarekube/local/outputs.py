@@ -57,7 +57,7 @@ def write_plot(samples: list[Sample], sites: list[str], title: str, path: Path) 
 RESULT_SUFFIXES = (".pt", ".pth", ".npy", ".npz", ".joblib", ".pkl", ".safetensors", ".json")
 # NVFlare's own bookkeeping in a job's server workspace: not results.
 BOOKKEEPING = {"meta.json", "fl_app.txt", "config_fed_server.json", "config_fed_client.json", "resources.json",
-               "log_config.json", "job_meta.json"}  # fmt: skip
+               "log_config.json", "job_meta.json", "log.json", "stats_pool_summary.json"}  # fmt: skip
 FLAREKUBE_MODEL = "FL_global_model.pt"
 HISTORY = "history"
 
@@ -82,31 +82,37 @@ def keep_previous(out: Path) -> Path | None:
     return dest
 
 
+def server_workspace(result_dir: Path) -> Path:
+    """Where a downloaded job result keeps the server's job workspace (NVFlare 2.9: <result>/workspace/)."""
+    return result_dir / "workspace" if (result_dir / "workspace").is_dir() else result_dir
+
+
 def collect_results(result_dir: Path, out: Path) -> list[Path]:
-    """Copy the server-side results of a downloaded job (its server app folders' result files) into `out`.
+    """Copy the server-side results of a downloaded job (files its server workspace holds) into `out`.
 
     flarekube's own model keeps its usual name, global_model.pt; anything else keeps the name the job gave
-    it (model_param.joblib, FL_global_model.npy, stats.json, ...)."""
+    it (model_param.joblib, FL_global_model.npy, stats.json, ...). The submitted job's copy (<result>/job/),
+    configs, code, logs and NVFlare's signatures are not results."""
     found: list[Path] = []
-    for app in sorted(p for p in result_dir.rglob("app_*") if p.is_dir()) or [result_dir]:
-        for path in sorted(app.rglob("*")):
-            rel = path.relative_to(app)
-            if (not path.is_file() or path.suffix not in RESULT_SUFFIXES or path.name in BOOKKEEPING
-                    or rel.parts[0] in ("config", "custom")):  # fmt: skip
-                continue
-            dest = out / ("global_model.pt" if path.name == FLAREKUBE_MODEL else path.name)
-            if dest in found:
-                dest = out / "_".join(rel.parts)
-            shutil.copy2(path, dest)
-            found.append(dest)
+    workspace = server_workspace(result_dir)
+    for path in sorted(workspace.rglob("*")):
+        rel = path.relative_to(workspace)
+        if (not path.is_file() or path.suffix not in RESULT_SUFFIXES or path.name in BOOKKEEPING
+                or any(part.startswith(".") or part in ("config", "custom", "job") for part in rel.parts)):  # fmt: skip
+            continue
+        dest = out / ("global_model.pt" if path.name == FLAREKUBE_MODEL else path.name)
+        if dest in found:
+            dest = out / "_".join(rel.parts)
+        shutil.copy2(path, dest)
+        found.append(dest)
     return found
 
 
-def collect_logs(participants: dict[str, Path], job_id: str, out: Path) -> dict[str, Path]:
-    """Each participant's log of this job (NVFlare writes <workspace>/<job id>/log.txt) as out/logs/<name>.log."""
+def collect_logs(logs: dict[str, Path], out: Path) -> dict[str, Path]:
+    """Each participant's log of this job as out/logs/<name>.log (the sites keep theirs in
+    <workspace>/<job id>/log.txt, the server's comes with the downloaded result)."""
     copied: dict[str, Path] = {}
-    for name, workspace in participants.items():
-        log = workspace / job_id / "log.txt"
+    for name, log in logs.items():
         if log.is_file():
             (out / "logs").mkdir(parents=True, exist_ok=True)
             copied[name] = Path(shutil.copy2(log, out / "logs" / f"{name}.log"))

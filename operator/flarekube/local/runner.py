@@ -189,15 +189,16 @@ def _report(
         "rounds_reported": view.reported,
         "tracked_metrics": view.tracked,
     }
-    participants = {name: fed.workspace.participant(name) for name in ("server", *sites)}
-    logs = outputs.collect_logs(participants, job_id, out)
+    result_dir = flare.download_result(fed.session, job_id)
+    results = outputs.collect_results(result_dir, out)
+    summary["results"] = [str(p) for p in results]
+    job_logs = {"server": outputs.server_workspace(result_dir) / "log.txt",
+                **{s: fed.workspace.participant(s) / job_id / "log.txt" for s in sites}}  # fmt: skip
+    logs = outputs.collect_logs(job_logs, out)
     summary["logs"] = {name: str(path) for name, path in logs.items()}
     errors = error_summary({name: path.read_text(errors="replace").splitlines() for name, path in logs.items()})
     if errors:
         summary["first_errors"] = errors.splitlines()
-    result_dir = flare.download_result(fed.session, job_id)
-    results = outputs.collect_results(result_dir, out)
-    summary["results"] = [str(p) for p in results]
     model = out / "global_model.pt" if out / "global_model.pt" in results else None
     if model is not None:
         summary["global_model"] = str(model)
