@@ -103,3 +103,33 @@ def test_a_sklearn_job_runs_ten_rounds_once_the_server_allows_its_persistor(run_
     assert "model_param.joblib" in listed and all((out / name).exists() for name in listed)
     assert "global_model.pt" not in listed
     assert nvflare_processes(str(tmp_path)) == []
+
+
+def test_a_job_that_fails_prints_the_first_errors_of_its_logs(run_flarekube, tmp_path: Path) -> None:
+    """Issue 11: not only EXECUTION_EXCEPTION and a folder: the cause, from the logs of that job."""
+    folder = export_user_job(tmp_path, rounds=1, sites=2)
+    # A server component of the job's own code that cannot start (NVFlare carries on past a failing client
+    # script, so the server is where a job reliably fails).
+    (folder / "app" / "custom" / "boom.py").write_text(
+        "from nvflare.apis.fl_component import FLComponent\n\n\nclass Boom(FLComponent):\n"
+        "    def __init__(self):\n        raise ValueError('the site data is broken: column age missing')\n"
+    )
+    config = folder / "app" / "config" / "config_fed_server.json"
+    data = json.loads(config.read_text())
+    data["components"].append({"id": "boom", "path": "boom.Boom", "args": {}})
+    config.write_text(json.dumps(data, indent=4))
+    project = project_doc("userjob", 2)
+    for site in project["spec"]["sites"]:
+        del site["data"]
+        site["policy"] = {"customCode": "allow"}
+    job = job_doc("user-job", "userjob", 1, 2, {"kind": "jobFolder", "jobFolder": {"path": str(folder)}})
+    job["spec"]["timeoutSeconds"] = 120
+    result = run_flarekube(project, job)
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "first errors in the job's logs:" in result.stderr, result.stderr
+    assert "column age missing" in result.stderr.split("first errors in the job's logs:")[1]
+    assert (tmp_path / "out" / "logs").is_dir()
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["first_errors"] and summary["status"] != "FINISHED:COMPLETED"
+    assert nvflare_processes(str(tmp_path)) == []

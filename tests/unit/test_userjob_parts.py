@@ -96,10 +96,17 @@ LOG = """2026-12-02 05:40:01,100 - ServerRunner - INFO - [identity=server] - sta
 """
 
 
+def test_a_traceback_shows_its_exception_line() -> None:
+    log = ["2026-12-02 06:39:30,449 - JsonScanner - ERROR - Traceback (most recent call last):",
+           '  File "boom.py", line 6, in __init__', "ValueError: column age missing",
+           "2026-12-02 06:39:30,500 - X - INFO - later"]  # fmt: skip
+    assert first_errors(log) == [log[0] + " ... ValueError: column age missing"]
+
+
 def test_the_first_error_lines_name_the_cause_and_stop_at_the_limit() -> None:
     lines = first_errors(LOG.splitlines())
     assert len(lines) == 3 and "not in allow_list" in lines[0] and "fourth" not in "".join(lines)
-    assert first_errors(["t - X - ERROR - " + "x" * 5000])[0].endswith("…")
+    assert first_errors(["2026-12-02 05:40:01,100 - X - ERROR - " + "x" * 5000])[0].endswith("…")
     summary = error_summary({"server": LOG.splitlines(), "site-1": ["all fine"]}, limit=1)
     assert summary == "server: " + LOG.splitlines()[1]
 

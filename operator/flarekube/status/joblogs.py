@@ -17,14 +17,27 @@ LINE_LIMIT = 300  # characters kept of one line: a traceback line or a huge repr
 PER_PARTICIPANT = 3
 
 
+_RECORD = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")  # a log record starts with its time
+
+
 def first_errors(lines: Iterable[str], limit: int = PER_PARTICIPANT) -> list[str]:
-    out: list[str] = []
+    """The first `limit` ERROR records; a record whose message is a traceback is shown with its last line
+    (the exception itself), which NVFlare logs on continuation lines below the record."""
+    records: list[list[str]] = []
+    current: list[str] | None = None
     for line in lines:
-        if _ERROR.search(line):
-            text = line.rstrip()
-            out.append(text if len(text) <= LINE_LIMIT else text[: LINE_LIMIT - 1] + "…")
-            if len(out) >= limit:
+        if _RECORD.match(line) or current is None:
+            if current is not None and len(records) >= limit:
                 break
+            current = [line.rstrip()] if _ERROR.search(line) else None
+            if current is not None:
+                records.append(current)
+        elif line.strip():
+            current.append(line.strip())
+    out = []
+    for record in records[:limit]:
+        text = record[0] if len(record) == 1 else f"{record[0]} ... {record[-1]}"
+        out.append(text if len(text) <= LINE_LIMIT else text[: LINE_LIMIT - 1] + "…")
     return out
 
 
