@@ -16,7 +16,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -78,30 +78,53 @@ def submit(sess: Session, job_folder: Path, token: str | None = None) -> str:
 
 @dataclass(frozen=True)
 class JobProgress:
-    """What the server's controller reports (flarekube's FedAvg answers show_stats under STATS_GROUP)."""
+    """What the server reports under STATS_GROUP: flarekube's FedAvg, or the RoundProgress component
+    flarekube adds to a user's job (rounds from the workflow's events, what sites log through NVFlare's
+    tracking API in `site_metrics`)."""
 
     rounds_done: int
     total_rounds: int | None
     finished: bool
     metrics: dict[str, float]
+    site_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+def _numbers(values: Any) -> dict[str, float]:
+    items = values.items() if isinstance(values, dict) else ()
+    return {str(k): float(v) for k, v in items if isinstance(v, int | float) and not isinstance(v, bool)}
 
 
 def job_progress(sess: Session, job_id: str) -> JobProgress | None:
-    """The job's progress from its server controller; None when it reports none or is not running."""
+    """The job's progress from its server; None when it reports none or is not running."""
     try:
         stats = sess.show_stats(job_id, "server")
     except Exception:  # not running (yet or any more): nothing to ask
         return None
-    info = ((stats or {}).get("server") or {}).get(STATS_GROUP)
+    groups = (stats or {}).get("server") or {}
+    info = groups.get(STATS_GROUP) if isinstance(groups, dict) else None
     if not isinstance(info, dict):
-        return None
-    metrics = {str(k): float(v) for k, v in (info.get("metrics") or {}).items() if isinstance(v, int | float)}
+        return _scatter_and_gather(groups)
     total = int(info["num_rounds"]) if isinstance(info.get("num_rounds"), int) else None
     rounds = int(info.get("rounds_done") or 0)
     finished = bool(info.get("finished"))
     if finished and total is not None:
         rounds = max(rounds, total)
-    return JobProgress(rounds, total, finished, metrics)
+    sites = info.get("site_metrics")
+    sites = sites if isinstance(sites, dict) else {}
+    return JobProgress(rounds, total, finished, _numbers(info.get("metrics")),
+                       {str(site): _numbers(tags) for site, tags in sites.items()})  # fmt: skip
+
+
+def _scatter_and_gather(groups: Any) -> JobProgress | None:
+    """NVFlare's ScatterAndGather answers show_stats itself, under its component id: phase, current_round
+    (the round in progress), num_rounds. A job run without flarekube's RoundProgress still shows rounds."""
+    for info in groups.values() if isinstance(groups, dict) else ():
+        if isinstance(info, dict) and isinstance(info.get("current_round"), int) and "num_rounds" in info:
+            total = info["num_rounds"] if isinstance(info["num_rounds"], int) else None
+            finished = info.get("phase") == "_finished_"  # AppConstants.PHASE_FINISHED
+            done = total if finished and total is not None else int(info["current_round"])
+            return JobProgress(done, total, finished, {})
+    return None
 
 
 def job_state(sess: Session, job_id: str) -> JobState:
@@ -129,18 +152,6 @@ def abort(sess: Session, job_id: str) -> None:
 def download_result(sess: Session, job_id: str) -> Path:
     """Download the job's server workspace; NVFlare puts it under <admin kit>/transfer/<job id>."""
     return Path(sess.download_job_result(job_id))
-
-
-def global_model_path(result_dir: Path) -> Path | None:
-    """Where the FedAvg persistor leaves the final global model inside a downloaded result."""
-    for candidate in (
-        result_dir / "workspace" / "app_server" / "FL_global_model.pt",
-        result_dir / "app_server" / "FL_global_model.pt",
-    ):
-        if candidate.is_file():
-            return candidate
-    found = sorted(result_dir.rglob("FL_global_model.pt"))
-    return found[0] if found else None
 
 
 @dataclass

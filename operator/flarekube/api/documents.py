@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -94,6 +94,11 @@ class Bundle:
     project: FLProject
     jobs: tuple[FLJob, ...]
     base_dir: Path  # relative local paths in the spec are resolved against the project file's folder
+    # each FLJob's own file's folder, by metadata.name: a relative jobFolder.path is resolved against it
+    job_dirs: dict[str, Path] = field(default_factory=dict)
+
+    def job_dir(self, job: FLJob) -> Path:
+        return self.job_dirs.get(job.metadata.name, self.base_dir)
 
 
 def expand(paths: Iterable[Path]) -> list[Path]:
@@ -159,6 +164,8 @@ def bundle_of(docs: list[tuple[Path, FLProject | FLJob]]) -> Bundle:
     """The documents as one project and its jobs, cross-document rules checked."""
     projects = [(p, d) for p, d in docs if isinstance(d, FLProject)]
     jobs = [d for _, d in docs if isinstance(d, FLJob)]
+    job_dirs = {d.metadata.name: Path.cwd() if p == STDIN else p.resolve().parent
+                for p, d in docs if isinstance(d, FLJob)}  # fmt: skip
     if len(projects) != 1:
         found = ", ".join(d.metadata.name for _, d in projects) or "none"
         raise SpecError("input", [f"exactly one FLProject is needed, found {len(projects)} ({found})"])
@@ -169,4 +176,4 @@ def bundle_of(docs: list[tuple[Path, FLProject | FLJob]]) -> Bundle:
         if problems:
             raise SpecError(f"FLJob {job.metadata.name}", problems)
     base_dir = Path.cwd() if path == STDIN else path.resolve().parent
-    return Bundle(project=project, jobs=tuple(jobs), base_dir=base_dir)
+    return Bundle(project=project, jobs=tuple(jobs), base_dir=base_dir, job_dirs=job_dirs)

@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from flarekube.api.common import ObjectMeta, Resources, SpecModel, cel, spec_config
-from flarekube.api.policy import SitePolicy
+from flarekube.api.policy import ClassPath, SitePolicy
 from flarekube.api.types import CIDR, DNSLabel, DNSName, Email, OrgName
 
 DEFAULT_IMAGE = "flarekube/runtime:0.1.0"
@@ -111,6 +111,14 @@ class ServerSpec(SpecModel):
         default_factory=list,
         max_length=50,
         description="Networks outside the cluster whose sites may reach the FL port (NetworkPolicy ipBlock).",
+    )
+    allow_components: list[ClassPath] = Field(
+        default_factory=list,
+        max_length=100,
+        description=(
+            "Class paths or prefixes added to the server's component allow-list (its local/resources.json), "
+            "e.g. a jobFolder's model persistor; sites have their own, spec.sites[].policy.allowComponents."
+        ),
     )
 
 

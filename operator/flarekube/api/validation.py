@@ -4,14 +4,13 @@ Field constraints (types, ranges, patterns, CEL) live on the models themselves. 
 than one field or document, or a fact outside the document:
 - `cross_check`: an FLJob against its FLProject;
 - `cluster_project_problems` / `cluster_job_problems`: valid for `flarekube run`, impossible on a cluster;
-- `job_folder_problems`: the minimal shape of an NVFlare job folder a user brings;
 - `local_data_problems`: the data each site needs for `flarekube run` (read-only filesystem checks).
+A user's job folder is checked by `builders/jobcheck.py` (it reads NVFlare's config formats).
 Each returns a list of `field: problem` lines (empty: fine); callers decide how to refuse.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -87,26 +86,6 @@ def cluster_job_problems(job: FLJob) -> list[str]:
     folder = job.spec.workload.job_folder
     if folder is not None and folder.path is not None:
         return ["spec.workload.jobFolder.path: a local path works only with flarekube run"]
-    if folder is not None and folder.config_map is not None:
-        # Not yet: unpacking a ConfigMap into a job folder (see the issue-5 report).
-        return ["spec.workload.jobFolder.configMap: not supported by this operator version yet"]
-    return []
-
-
-def job_folder_problems(folder: Path) -> list[str]:
-    """The minimal shape NVFlare needs; a clear error beats an opaque submit failure."""
-    where = "spec.workload.jobFolder.path"
-    meta_path = folder / "meta.json"
-    if not folder.is_dir():
-        return [f"{where}: {folder} is not a folder"]
-    if not meta_path.is_file():
-        return [f"{where}: {folder} has no meta.json (not an NVFlare job)"]
-    try:
-        meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as err:
-        return [f"{where}: {meta_path} is not valid JSON: {err}"]
-    if not isinstance(meta, dict) or "deploy_map" not in meta:
-        return [f"{where}: {meta_path} has no deploy_map"]
     return []
 
 

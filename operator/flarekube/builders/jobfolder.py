@@ -18,15 +18,14 @@ from pathlib import Path
 from flarekube_workloads.contract import STATS_GROUP
 
 from flarekube.api.job import FLJob, SiteFiles
-from flarekube.api.validation import job_folder_problems
 from flarekube.builders.algorithms import algorithm_args, make_recipe, split_client_app
+from flarekube.builders.jobcheck import JobFolderError, read_job_folder
 from flarekube.builders.workloads import Workload, workload
 
 CLIENT_SCRIPT_NAME = "flarekube_client.py"
 
 
-class JobFolderError(ValueError):
-    """The job folder cannot be built or is not an NVFlare job folder."""
+__all__ = ["JobFolderError", "SiteInputs", "build_job_folder", "job_sites", "train_args", "validate_job_folder"]
 
 
 @dataclass(frozen=True)
@@ -63,15 +62,17 @@ def job_sites(job: FLJob, project_sites: list[str]) -> list[str]:
 
 
 def build_job_folder(job: FLJob, dest: Path, sites: Mapping[str, SiteInputs], *, linger_seconds: int = 0,
-                     input_width: int | None = None) -> Path:  # fmt: skip
+                     input_width: int | None = None, user_folder: Path | None = None) -> Path:  # fmt: skip
     """Write the NVFlare job for `job` under `dest`; returns the folder to submit.
 
+    user_folder: where a jobFolder job's folder is on this machine (its spec path resolved against the
+    YAML's folder, or a ConfigMap unpacked by the operator); default: the spec's path as given.
     linger_seconds: how long the server's controller stays up after the last round (the operator polls
     progress and needs to see the final round; `flarekube run` reads site metrics and passes 0).
     input_width: the model input width observed in the data, when the caller can see the data."""
     row = workload(job.spec.workload.kind)
     if row is None:
-        return copy_user_job_folder(job, dest)
+        return copy_user_job_folder(job, dest, user_folder)
     # The recipe insists on a script file to copy into custom/; a placeholder is exported and then
     # replaced by the installed module (use_installed_client), so the job carries no code at all.
     staging = Path(tempfile.mkdtemp(prefix="flarekube-script-"))
@@ -143,22 +144,45 @@ def apply_fault_tolerance(folder: Path, job: FLJob, linger_seconds: int = 0) -> 
     config.write_text(json.dumps(data, indent=4))
 
 
-def copy_user_job_folder(job: FLJob, dest: Path) -> Path:
+def copy_user_job_folder(job: FLJob, dest: Path, folder: Path | None = None) -> Path:
+    """A run copy of the user's folder (the user's own is never written) with flarekube's RoundProgress on
+    the server, so any NVFlare workflow's rounds and tracked metrics reach show_stats."""
     source = job.spec.workload.job_folder
-    assert source is not None and source.path is not None, (
-        "a ConfigMap job folder is unpacked by the operator"
-    )
-    src = Path(source.path)
-    validate_job_folder(src)
-    target = dest / src.name
+    if folder is None:
+        assert source is not None and source.path is not None, "a ConfigMap job folder is unpacked first"
+        folder = Path(source.path)
+    validate_job_folder(folder)
+    target = dest / folder.name
     if target.exists():
         shutil.rmtree(target)
-    shutil.copytree(src, target)
+    shutil.copytree(folder, target)
+    add_round_progress(target)
     return target
 
 
+ROUND_PROGRESS = "flarekube_workloads.progress.RoundProgress"
+ROUND_PROGRESS_ID = "flarekube_round_progress"
+
+
+def add_round_progress(folder: Path) -> None:
+    """Add RoundProgress to each server app's config (JSON; a HOCON config is left as the user wrote it:
+    its rounds then come from ScatterAndGather's own stats, or not at all)."""
+    parsed, _ = read_job_folder(folder)
+    for app in parsed.apps_of("server") if parsed is not None else ():
+        config = app.folder / "config" / "config_fed_server.json"
+        if not config.is_file():
+            config = app.folder / "config_fed_server.json"
+        if not config.is_file():
+            continue
+        data = json.loads(config.read_text())
+        comps = data.setdefault("components", [])
+        if not any(c.get("id") == ROUND_PROGRESS_ID for c in comps if isinstance(c, dict)):
+            comps.append({"id": ROUND_PROGRESS_ID, "path": ROUND_PROGRESS, "args": {"stats_group": STATS_GROUP}})
+        config.write_text(json.dumps(data, indent=4))
+
+
 def validate_job_folder(folder: Path) -> None:
-    """api.validation's job-folder rules, raised as the builder's error."""
-    problems = job_folder_problems(folder)
+    """The folder's shape (builders.jobcheck), raised as the builder's error."""
+    _, problems = read_job_folder(folder)
     if problems:
-        raise JobFolderError("; ".join(problems))
+        raise JobFolderError("; ".join(map(str, problems)))

@@ -74,7 +74,8 @@ def rendered_config(t: Target, kits: Mapping[str, Kit]) -> tuple[dict[str, Local
         return Monitoring(METRICS_PORT["containerPort"], t.name, t.namespace, sites=sites)
 
     names = tuple(s.name for s in t.project.spec.sites)
-    local = {t.host: render_local(kits[t.host].files, "server", monitoring=monitoring(names))}
+    local = {t.host: render_local(kits[t.host].files, "server", monitoring=monitoring(names),
+                                  server_components=t.project.spec.server.allow_components)}  # fmt: skip
     for s in t.project.spec.sites:
         local[s.name] = render_local(kits[s.name].files, "client", s.policy, monitoring=monitoring())
     ports = spec_ports(t.project)

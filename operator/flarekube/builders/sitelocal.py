@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,9 +75,15 @@ class RenderError(ValueError):
 
 
 def render_local(
-    kit_files: Mapping[str, bytes], kind: str, policy: SitePolicy | None = None, *, monitoring: Monitoring | None = None
+    kit_files: Mapping[str, bytes],
+    kind: str,
+    policy: SitePolicy | None = None,
+    *,
+    monitoring: Monitoring | None = None,
+    server_components: Sequence[str] = (),
 ) -> LocalFiles:
-    """Every file of `local/` for one participant (`kind` "server" or "client"; sites pass their policy).
+    """Every file of `local/` for one participant (`kind` "server" or "client"; sites pass their policy,
+    the server the FLProject's `spec.server.allowComponents`).
 
     NVFlare's other local files (log configuration, samples) are kept as the kit has them. With
     `monitoring`, resources.json also builds the federation metrics component."""
@@ -91,7 +97,7 @@ def render_local(
     if kind == "server":
         authz["permissions"][OPERATOR_ROLE] = _operator_rights(submit=True, byoc=True)
         out[AUTHORIZATION] = _dump(authz)
-        out[RESOURCES] = _dump(_allow(resources, SERVER_OPTIMIZERS))
+        out[RESOURCES] = _dump(_allow(resources, (*SERVER_OPTIMIZERS, *server_components)))
         if monitoring is not None:  # a scope without filters: NVFlare reads privacy.json's components only then
             out[PRIVACY] = _dump(_with_monitor(_scope([]), monitoring, kind))
         return out
@@ -169,12 +175,28 @@ def _scope(filters: list[dict[str, Any]]) -> dict[str, Any]:
     return {"scopes": [scope], "default_scope": PRIVACY_SCOPE}
 
 
-def _allow(resources: dict[str, Any], extra: tuple[str, ...] | list[str]) -> dict[str, Any]:
-    allow = list(resources.get("class_allow_list") or [])
+def allow_list(base: Sequence[str], extra: Sequence[str]) -> list[str]:
+    """A participant's class_allow_list: the kit's (NVFlare's default), flarekube's prefixes, then `extra`.
+
+    The one rule for both the rendered resources.json and the check before a user's job starts
+    (`builders/jobcheck.py`), so what the check admits is what the participant admits."""
+    allow = list(base)
     for prefix in (*FLAREKUBE_COMPONENT_PREFIXES, *extra):
         if prefix not in allow:
             allow.append(prefix)
-    return {**resources, "class_allow_list": allow}
+    return allow
+
+
+def is_allowed(path: str, allow: Sequence[str]) -> bool:
+    """NVFlare 2.9's match (ComponentPathAuthorizer._path_matches_prefix): "*" admits all; "a.b." is a
+    package prefix; "a.b.C" admits itself and what is under it ("a.b.C.x"), never "a.b.Cx"."""
+    return "*" in allow or any(
+        path == p or (path.startswith(p) if p.endswith(".") else path.startswith(p + ".")) for p in allow
+    )
+
+
+def _allow(resources: dict[str, Any], extra: Sequence[str]) -> dict[str, Any]:
+    return {**resources, "class_allow_list": allow_list(resources.get("class_allow_list") or [], extra)}
 
 
 def _with_monitor(config: dict[str, Any], m: Monitoring, kind: str) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 `app.py` holds the Typer app and what every command shares; each module below adds its commands.
 """
 
-from flarekube.cli import commands, detach, doctor, explain, kits, plan, run, scaffold  # noqa: F401  (each registers its commands)
+from flarekube.cli import commands, detach, doctor, explain, kits, plan, run, scaffold, submit  # noqa: F401  (each registers its commands)
 from flarekube.cli.app import Exit, app
 
 __all__ = ["Exit", "app", "main"]

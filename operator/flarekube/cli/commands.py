@@ -69,13 +69,17 @@ def results(
     ),
     out: Annotated[Path | None, typer.Option(metavar="DIR", help="Output folder (default: runs/<job>).")] = None,
     output: OutputOption = Output.text,
+    model: Annotated[str, typer.Option(metavar="FILE", help="The result's file name on the server (a jobFolder "
+                                       "job's own, e.g. model_param.joblib).")] = "FL_global_model.pt",
 ) -> None:
     """Fetch a finished FLJob's global model (kept on the server's PVC) into OUT/global_model.pt."""
     from flarekube.kube.results import ResultsError, fetch_global_model
 
     target = out or Path("runs") / job
+    if "/" in model or not model.strip():
+        fail(f"--model: {model!r} must be a file name", Exit.USAGE, output)
     try:
-        path, summary = fetch_global_model(namespace, job, target)
+        path, summary = fetch_global_model(namespace, job, target, model=model)
     except ResultsError as error:
         fail(str(error), Exit.RUNTIME, output)
     if output != Output.text:

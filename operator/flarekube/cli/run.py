@@ -141,7 +141,7 @@ def run(
 
 def _run_foreground(bundle: Bundle, options: RunOptions) -> None:
     from flarekube.local.federation import FederationError
-    from flarekube.local.runner import RunError
+    from flarekube.local.runner import JobFolderRefused, RunError
     from flarekube.local.runner import run as run_local
     from flarekube.provisioning import KitStoreRefusal
 
@@ -154,5 +154,7 @@ def _run_foreground(bundle: Bundle, options: RunOptions) -> None:
         fail("interrupted: every NVFlare process was stopped", Exit.INTERRUPTED)
     except KitStoreRefusal as error:
         fail(f"kits not issued: {error}", Exit.REFUSED)
+    except JobFolderRefused as error:
+        fail(str(error), Exit.REFUSED if error.refused else Exit.INVALID)
     except (RunError, FederationError) as error:
         fail(str(error), Exit.RUNTIME)

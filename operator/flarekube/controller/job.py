@@ -10,6 +10,7 @@ import concurrent.futures
 import datetime
 import logging
 import multiprocessing
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,7 +23,9 @@ from flarekube.api.documents import parse_resource
 from flarekube.api.errors import SpecProblem
 from flarekube.api.status import FLJobStatus, FLProjectStatus
 from flarekube.api.validation import cluster_job_problems, cross_check, site_files
+from flarekube.builders.jobcheck import check_job_folder
 from flarekube.builders.jobfolder import JobFolderError, SiteInputs, build_job_folder, job_sites
+from flarekube.builders.jobpack import packed_of, unpack_job_folder
 from flarekube.builders.project import Target, target
 from flarekube.builders.site import DATA_MOUNT
 from flarekube.builders.workloads import workload
@@ -31,6 +34,7 @@ from flarekube.kube import apply as k
 from flarekube.kube.apply import Api
 from flarekube.status.conditions import now_rfc3339
 from flarekube.status.job import JobSnapshot, is_terminal, job_status
+from flarekube.status.joblogs import error_summary
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 3.0  # handlers/job.py's timer interval
@@ -64,12 +68,13 @@ def project_of(api: Api, job: FLJob, namespace: str) -> tuple[Target, FLProjectS
     return t, FLProjectStatus.stored(body)
 
 
-def build_apart(job: FLJob, dest: Path, inputs: dict[str, SiteInputs]) -> Path:
+def build_apart(job: FLJob, dest: Path, inputs: dict[str, SiteInputs], user_folder: Path | None = None) -> Path:
     """Build the job folder in a short-lived child process: NVFlare's PyTorch recipe imports torch, which
     would otherwise stay in the operator's memory for good (≈ +480 MiB RSS measured)."""
     context = multiprocessing.get_context("spawn")  # no fork of a threaded process
     with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        future = pool.submit(build_job_folder, job, dest, inputs, linger_seconds=LINGER_SECONDS)
+        future = pool.submit(build_job_folder, job, dest, inputs, linger_seconds=LINGER_SECONDS,
+                             user_folder=user_folder)
         return future.result(timeout=BUILD_TIMEOUT_SECONDS)
 
 
@@ -89,6 +94,8 @@ class JobReconcile:
     snap: JobSnapshot = field(init=False)
     t: Target = field(init=False)
     project_status: FLProjectStatus = field(init=False)
+    user_folder: Path | None = None  # a ConfigMap's job folder, unpacked into `scratch` for this submit
+    scratch: tempfile.TemporaryDirectory[str] | None = None
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -117,23 +124,56 @@ def wait_for_sites(r: JobReconcile) -> None:
         raise Done
 
 
+def fetch_job_folder(r: JobReconcile) -> None:
+    """Before the first submit only: a jobFolder job's ConfigMap, unpacked and checked."""
+    source = r.job.spec.workload.job_folder
+    if r.snap.job_id is not None or source is None or source.config_map is None:
+        return
+    r.scratch = tempfile.TemporaryDirectory(prefix="flarekube-userjob-")
+    try:
+        r.user_folder = job_folder_from_configmap(r.api, r.job, r.t.project, r.meta["namespace"], Path(r.scratch.name))
+    except NotYet as wait:
+        r.snap = _with(r.snap, project_message=str(wait))
+        raise Done from None
+
+
 def submit_and_follow(r: JobReconcile) -> None:
     """One admin session for the three Flare calls: submit (once), job state, progress (or abort)."""
     job, snap = r.job, r.snap
     with admin_session(r.api, r.t, r.project_status.ca_fingerprint or "") as sess:
         if snap.job_id is None:
-            snap = _with(snap, job_id=_submit(sess, job, r.t.project, r.meta["uid"]), start_time=now_rfc3339())
+            job_id = _submit(sess, job, r.t.project, r.meta["uid"], r.user_folder)
+            snap = _with(snap, job_id=job_id, start_time=now_rfc3339())
         assert snap.job_id is not None
         state = flare.job_state(sess, snap.job_id)
         progress = None if state.finished else flare.job_progress(sess, snap.job_id)
+        failure = server_errors(sess, snap.job_id) if state.finished and not state.succeeded else None
         if not state.finished and _age(snap.start_time) > job.spec.timeout_seconds:
             flare.abort(sess, snap.job_id)
             log.warning("FLJob %s ran past spec.timeoutSeconds; aborted", job.metadata.name)
     sites = job_sites(job, [s.name for s in r.t.project.spec.sites])
     r.snap = _with(snap, project_ready=True, nvflare_status=state.status,
                    rounds_done=progress.rounds_done if progress else None,
-                   metrics=progress.metrics if progress else None, refusals=flare.refusals(state.meta),
+                   metrics=progress.metrics if progress else None, refusals=flare.refusals(state.meta), failure=failure,
                    site_policies=site_policies(r.api, r.t, sites))  # fmt: skip
+
+
+def server_errors(sess: Any, job_id: str) -> str | None:
+    """The first ERROR lines of the server's log of a failed job, from its downloaded result (the sites'
+    logs stay in their pods: `kubectl logs`); None when the result cannot be had."""
+    try:
+        result = flare.download_result(sess, job_id)
+    except Exception as err:  # a failed job may leave no result; the status still says it failed
+        log.info("no result to read errors from for NVFlare job %s: %s", job_id, err)
+        return None
+    try:
+        logs = sorted(result.rglob("log.txt"), key=lambda p: len(p.parts))
+        if not logs:
+            return None
+        with logs[0].open(errors="replace") as fh:
+            return error_summary({"server": fh}) or None
+    finally:
+        shutil.rmtree(result, ignore_errors=True)
 
 
 def site_policies(api: Api, t: Target, sites: list[str]) -> dict[str, str]:
@@ -148,10 +188,29 @@ def site_policies(api: Api, t: Target, sites: list[str]) -> dict[str, str]:
     return out
 
 
-def _submit(sess: Any, job: FLJob, project: FLProject, uid: str) -> str:
+def job_folder_from_configmap(api: Api, job: FLJob, project: FLProject, namespace: str, dest: Path) -> Path | None:
+    """A jobFolder job's folder unpacked from its ConfigMap (`flarekube submit`), checked against every site's
+    policy as `flarekube run` checks it (the import check needs the sites' image, not the operator's)."""
+    source = job.spec.workload.job_folder
+    if source is None or source.config_map is None:
+        return None
+    cm = k.get(api, "ConfigMap", namespace, source.config_map)
+    if cm is None:
+        raise NotYet(f'ConfigMap "{source.config_map}" with the job folder does not exist (yet)')
+    try:
+        folder = unpack_job_folder(packed_of(cm), dest / "user-job")
+    except JobFolderError as err:
+        raise SpecProblem(f"spec.workload.jobFolder.configMap: {err}") from None
+    problems = check_job_folder(project, job, folder, job_sites(job, [s.name for s in project.spec.sites]))
+    if problems:
+        raise SpecProblem("; ".join(map(str, problems)))
+    return folder
+
+
+def _submit(sess: Any, job: FLJob, project: FLProject, uid: str, user_folder: Path | None = None) -> str:
     with tempfile.TemporaryDirectory(prefix="flarekube-job-") as tmp:
         try:
-            folder = build_apart(job, Path(tmp), site_inputs(job, project))
+            folder = build_apart(job, Path(tmp), site_inputs(job, project), user_folder)
         except JobFolderError as err:
             raise SpecProblem(str(err)) from None
         job_id = flare.submit(sess, folder, token=uid)
@@ -160,7 +219,8 @@ def _submit(sess: Any, job: FLJob, project: FLProject, uid: str) -> str:
     return job_id
 
 
-STEPS: tuple[Callable[[JobReconcile], None], ...] = (parse_job, find_project, wait_for_sites, submit_and_follow)
+STEPS: tuple[Callable[[JobReconcile], None], ...] = (
+    parse_job, find_project, wait_for_sites, fetch_job_folder, submit_and_follow)
 
 
 def reconcile_job(api: Api, body: dict[str, Any]) -> FLJobStatus:
@@ -173,6 +233,9 @@ def reconcile_job(api: Api, body: dict[str, Any]) -> FLJobStatus:
             step(r)
     except Done:
         pass
+    finally:
+        if r.scratch is not None:
+            r.scratch.cleanup()
     return job_status(r.snap, previous)
 
 

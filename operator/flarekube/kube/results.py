@@ -26,18 +26,18 @@ MODEL = "FL_global_model.pt"
 # Runs in the server pod (its own Python); prints {"size": n, "data": base64} or {"error": ...}.
 FIND = """
 import base64, json, pathlib, sys, zipfile
-job, store, ws = sys.argv[1], pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3])
+job, store, ws, model = sys.argv[1], pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3]), sys.argv[4]
 blob = store / job / "workspace"
 data = None
 if blob.is_file():
     with zipfile.ZipFile(blob) as z:
-        names = [n for n in z.namelist() if n.endswith("/%(model)s") or n == "%(model)s"]
+        names = [n for n in z.namelist() if n.endswith("/" + model) or n == model]
         data = z.read(sorted(names, key=len)[0]) if names else None
 if data is None:
-    hits = sorted((ws / job).rglob("%(model)s")) if (ws / job).is_dir() else []
+    hits = sorted((ws / job).rglob(model)) if (ws / job).is_dir() else []
     data = hits[0].read_bytes() if hits else None
 print(json.dumps({"size": len(data), "data": base64.b64encode(data).decode()} if data else {"error": "no model"}))
-""" % {"model": MODEL}  # noqa: UP031
+"""
 
 
 class ResultsError(RuntimeError):
@@ -52,9 +52,12 @@ def _server_pod(api: client.ApiClient, namespace: str, project: str) -> str:
     return str(running[0]["metadata"]["name"])
 
 
-def fetch_global_model(namespace: str, job: str, out: Path, api: client.ApiClient | None = None) -> tuple[Path, str]:
+def fetch_global_model(namespace: str, job: str, out: Path, api: client.ApiClient | None = None,
+                       model: str = MODEL) -> tuple[Path, str]:  # fmt: skip
+    """model: the result's file name in the server's job workspace (a jobFolder job's own, e.g.
+    model_param.joblib); flarekube's FL_global_model.pt is written as global_model.pt, others keep theirs."""
     try:
-        return _fetch(namespace, job, out, api)
+        return _fetch(namespace, job, out, api, model)
     except config.ConfigException as err:  # no kubeconfig, not in a pod: a user's situation, not a bug
         raise ResultsError(f"no Kubernetes cluster configured ({err}); set KUBECONFIG") from None
     except ApiException as err:
@@ -63,7 +66,7 @@ def fetch_global_model(namespace: str, job: str, out: Path, api: client.ApiClien
         raise ResultsError(f"the API server cannot be reached: {str(err)[:200]}") from None
 
 
-def _fetch(namespace: str, job: str, out: Path, api: client.ApiClient | None) -> tuple[Path, str]:
+def _fetch(namespace: str, job: str, out: Path, api: client.ApiClient | None, model: str) -> tuple[Path, str]:
     api = api or api_client()
     body = k.get(api, "FLJob", namespace, job)
     if body is None:
@@ -73,7 +76,7 @@ def _fetch(namespace: str, job: str, out: Path, api: client.ApiClient | None) ->
     if not job_id:
         raise ResultsError(f"FLJob {namespace}/{job} was not submitted yet (phase {phase})")
     pod = _server_pod(api, namespace, body["spec"]["projectRef"])
-    command = ["python3", "-c", FIND, str(job_id), f"{STATE_MOUNT}/nvflare/jobs-storage", WORKSPACE]
+    command = ["python3", "-c", FIND, str(job_id), f"{STATE_MOUNT}/nvflare/jobs-storage", WORKSPACE, model]
     text = stream(client.CoreV1Api(api).connect_get_namespaced_pod_exec, pod, namespace, command=command,
                   container="server", stderr=True, stdin=False, stdout=True, tty=False,
                   _request_timeout=120)  # fmt: skip  # a model of a few hundred MB, base64, over exec
@@ -82,9 +85,9 @@ def _fetch(namespace: str, job: str, out: Path, api: client.ApiClient | None) ->
     except (ValueError, IndexError):
         raise ResultsError(f"unexpected answer from {pod}: {str(text)[-300:]}") from None
     if "error" in reply:
-        raise ResultsError(f"NVFlare job {job_id} has no {MODEL} on the server (phase {phase})")
+        raise ResultsError(f"NVFlare job {job_id} has no {model} on the server (phase {phase})")
     out.mkdir(parents=True, exist_ok=True)
-    path = out / "global_model.pt"
+    path = out / ("global_model.pt" if model == MODEL else Path(model).name)
     path.write_bytes(base64.b64decode(reply["data"]))
     summary = {"phase": phase, "roundSummary": status.round_summary, "metric": status.metric, "jobId": job_id}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))

@@ -142,7 +142,8 @@ def write_local(
     The kit in the store is never touched: policy is configuration, so a changed policy shows up here on
     the next run and no certificate is re-issued. Returns the rendered folder's digest."""
     policy = project.site(name).policy if kind == "client" else None
-    files = render_local(decode_kit(store.get_kit(name)).files, kind, policy, monitoring=monitoring)
+    files = render_local(decode_kit(store.get_kit(name)).files, kind, policy, monitoring=monitoring,
+                         server_components=project.spec.server.allow_components)  # fmt: skip
     local = dest / "local"
     for stale in RENDERED:  # a kit issued before policies were rendered apart carried its own copy
         (local / stale).unlink(missing_ok=True)

@@ -5,7 +5,6 @@ Nothing starts before every check that can fail without a federation has passed.
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,18 +18,30 @@ from rich.table import Table
 
 from flarekube import flare
 from flarekube.api import Bundle, FLJob
+from flarekube.builders.jobcheck import check_job_folder
 from flarekube.builders.jobfolder import SiteInputs, build_job_folder, job_sites
 from flarekube.local import outputs
 from flarekube.local.compare import compare_tabular
 from flarekube.local.data import csv_width, resolve_site_inputs
 from flarekube.local.federation import LocalFederation, issue_kits, running
+from flarekube.local.imports import import_error
 from flarekube.local.progress import JobView
 from flarekube.local.samples import read_samples
 from flarekube.local.workspace import Workspace, default_root
+from flarekube.status.joblogs import error_summary
 
 
 class RunError(RuntimeError):
     """A run failed; the message says what to do."""
+
+
+class JobFolderRefused(RunError):
+    """A user's job folder cannot run, found before anything started; `refused`: only because a site's
+    policy says no (exit 4), else the input is invalid (exit 3)."""
+
+    def __init__(self, message: str, refused: bool) -> None:
+        super().__init__(message)
+        self.refused = refused
 
 
 @dataclass
@@ -65,15 +76,15 @@ def run(bundle: Bundle, options: RunOptions, console: Console) -> list[JobResult
     if not bundle.jobs:
         raise RunError("no FLJob given: pass a job file (or put the FLJob in the project file after ---)")
     all_sites = [s.name for s in project.spec.sites]
-    plan: list[tuple[FLJob, dict[str, SiteInputs]]] = []
+    plan: list[tuple[FLJob, dict[str, SiteInputs], Path | None]] = []
     for job in bundle.jobs:
         inputs, problems = resolve_site_inputs(project, job, job_sites(job, all_sites), bundle.base_dir)
         if problems:
             raise RunError(
                 "data check failed before anything started:\n" + "\n".join(f"  {p}" for p in problems)
             )
-        plan.append((job, inputs))
-    sites = sorted({s for job, _ in plan for s in job_sites(job, all_sites)}, key=all_sites.index)
+        plan.append((job, inputs, user_job_folder(bundle, job, job_sites(job, all_sites))))
+    sites = sorted({s for job, _, _ in plan for s in job_sites(job, all_sites)}, key=all_sites.index)
     options.progress(phase="checked")
 
     ws = Workspace(options.workspace or default_root(project.metadata.name))
@@ -102,10 +113,27 @@ def run(bundle: Bundle, options: RunOptions, console: Console) -> list[JobResult
             last = options.metrics_port + len(sites)
             console.print(f"[green]metrics[/] http://127.0.0.1:{options.metrics_port}/metrics (server); "
                           f"sites on ports {options.metrics_port + 1}-{last}")  # fmt: skip
-        for job, inputs in plan:
+        for job, inputs, folder in plan:
             out = options.out if len(plan) == 1 else options.out / job.metadata.name
-            results.append(_run_job(fed, job, inputs, out, options, console))
+            results.append(_run_job(fed, job, inputs, out, options, console, folder))
     return results
+
+
+def user_job_folder(bundle: Bundle, job: FLJob, sites: list[str]) -> Path | None:
+    """A jobFolder job's folder (a relative path is the job YAML's folder's, like localPath), checked
+    whole before any kit or process: shape, imports, every participant's policy."""
+    source = job.spec.workload.job_folder
+    if source is None or source.path is None:
+        return None
+    folder = (bundle.job_dir(job) / source.path).resolve()
+    problems = check_job_folder(bundle.project, job, folder, sites, import_error)
+    if problems:
+        raise JobFolderRefused(
+            f"FLJob {job.metadata.name}: the job folder cannot run ({len(problems)} problem"
+            f"{'s' if len(problems) > 1 else ''}); nothing was started:\n" + "\n".join(f"  {p}" for p in problems),
+            refused=all(p.refused for p in problems),
+        )
+    return folder
 
 
 def _run_job(
@@ -115,12 +143,13 @@ def _run_job(
     out: Path,
     options: RunOptions,
     console: Console,
+    user_folder: Path | None = None,
 ) -> JobResult:
     ws = fed.workspace
     for stale in ws.metrics.glob("*.jsonl"):
         stale.unlink()
     width = csv_width(inputs) if job.spec.workload.kind == "clinical-tabular" else None
-    folder = build_job_folder(job, ws.jobs / job.metadata.name, inputs, input_width=width)
+    folder = build_job_folder(job, ws.jobs / job.metadata.name, inputs, input_width=width, user_folder=user_folder)
     job_sites_ = list(inputs) or fed.sites
     view = JobView(job.metadata.name, job.spec.rounds, job_sites_)
     started = time.monotonic()
@@ -142,11 +171,11 @@ def _run_job(
             view.update(read_samples(ws.metrics), state.status, flare.connected_sites(fed.session),
                         None if state.finished else flare.job_progress(fed.session, job_id))
             options.progress(phase="job", job=job.metadata.name, jobId=job_id, **view.snapshot(state.status))
-        view.update(read_samples(ws.metrics), state.status)
+        view.update(read_samples(ws.metrics), state.status, completed=state.succeeded)
         options.progress(phase="job", job=job.metadata.name, jobId=job_id, **view.snapshot(state.status))
     console.print()
     seconds = time.monotonic() - started
-    return _report(fed, job, job_id, state, inputs, out, seconds, options, console)
+    return _report(fed, job, job_id, state, inputs, out, seconds, options, console, view)
 
 
 def _report(
@@ -159,7 +188,9 @@ def _report(
     seconds: float,
     options: RunOptions,
     console: Console,
+    view: JobView,
 ) -> JobResult:
+    previous = outputs.keep_previous(out)
     out.mkdir(parents=True, exist_ok=True)
     samples = read_samples(fed.workspace.metrics)
     sites = list(inputs) or fed.sites
@@ -174,12 +205,23 @@ def _report(
         # which rendered policy (local/ digest) each site ran with, and the sites that refused the job
         "site_policies": {s: fed.policies[s] for s in sites if s in fed.policies},
         "refused": flare.refusals(state.meta),
+        # what the server itself reported while the job ran (the progress bar), and what the sites tracked
+        "rounds_reported": view.reported,
+        "tracked_metrics": view.tracked,
     }
     result_dir = flare.download_result(fed.session, job_id)
-    model = flare.global_model_path(result_dir)
+    results = outputs.collect_results(result_dir, out)
+    summary["results"] = [str(p) for p in results]
+    job_logs = {"server": outputs.server_workspace(result_dir) / "log.txt",
+                **{s: fed.workspace.participant(s) / job_id / "log.txt" for s in sites}}  # fmt: skip
+    logs = outputs.collect_logs(job_logs, out)
+    summary["logs"] = {name: str(path) for name, path in logs.items()}
+    errors = error_summary({name: path.read_text(errors="replace").splitlines() for name, path in logs.items()})
+    if errors:
+        summary["first_errors"] = errors.splitlines()
+    model = out / "global_model.pt" if out / "global_model.pt" in results else None
     if model is not None:
-        shutil.copy2(model, out / "global_model.pt")
-        summary["global_model"] = str(out / "global_model.pt")
+        summary["global_model"] = str(model)
     outputs.write_metrics_csv(samples, out / "metrics.csv")
     if samples:
         outputs.write_plot(
@@ -199,16 +241,25 @@ def _report(
         console.print()
         console.print(_comparison_table(comparison))
     outputs.write_summary(summary, out / "summary.json")
+    if previous is not None:
+        console.print(f"[dim]the previous outputs in {out} were moved to {previous}[/]")
     if not state.succeeded:
+        cause = f"\nfirst errors in the job's logs:\n{_indent(errors)}" if errors else ""
         raise RunError(
-            f"job {job.metadata.name} ended {state.status}. Logs: {fed.workspace.logs}; "
+            f"job {job.metadata.name} ended {state.status}.{cause}\nLogs of this job: {out / 'logs'}; "
             f"server result: {result_dir}"
         )
+    written = sorted({p.name for p in (*results, out / "metrics.csv", out / "summary.json", out / "plot.png")
+                      if p.is_file()} | ({"logs/"} if logs else set()))  # fmt: skip
     console.print(
         f"[green]done[/] {job.metadata.name} {state.status} in {seconds:.1f}s "
-        f"({seconds / job.spec.rounds:.1f}s/round) -> {out}/ (global_model.pt, metrics.csv, summary.json, plot.png)"
+        f"({seconds / job.spec.rounds:.1f}s/round) -> {out}/ ({', '.join(written)})"
     )
     return JobResult(job.metadata.name, job_id, state.status, seconds, out, summary)
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"  {line}" for line in text.splitlines())
 
 
 def _comparison_table(comparison: dict[str, dict[str, float]]) -> Table:

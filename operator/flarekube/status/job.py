@@ -34,6 +34,7 @@ class JobSnapshot:
     start_time: str | None = None
     site_policies: Mapping[str, str] | None = None  # site -> digest of its rendered local/; None: not observed
     refusals: Mapping[str, str] | None = None  # site -> NVFlare's reason for refusing the job
+    failure: str | None = None  # a failed job's first ERROR lines (status.joblogs), "participant: line" each
 
 
 def _sites(s: JobSnapshot, previous: FLJobStatus) -> list[JobSiteStatus]:
@@ -97,6 +98,8 @@ def check_complete(o: _Observed) -> Condition:
     message = f"NVFlare status {s.nvflare_status}" if s.nvflare_status else ""
     if lost:
         message += "; every round completed, a site's job process was lost (see docs/fault-tolerance.md)"
+    if phase == "Failed" and s.failure:
+        message += "; first errors:\n" + s.failure
     reason = "CompletedWithLostSite" if lost else (phase if finished else "InProgress")
     return condition("Complete", TRUE if phase == "Succeeded" else FALSE, reason, message)
 
@@ -126,6 +129,7 @@ def job_status(s: JobSnapshot, previous: FLJobStatus | None, now: str | None = N
         metrics=metrics,
         metric=f"{metric:.4f}" if isinstance(metric, int | float) else "",
         sites=_sites(s, previous),
+        message=(s.failure[:32768] if s.failure else previous.message),
         conditions=merge(previous.conditions, run_chain(_Observed(s, phase), CHECKS), s.generation, now),
     )
 
