@@ -19,3 +19,7 @@ TABULAR_TEST_FILE = "{site}_test.csv"
 
 # The metric a round is judged by (AUC on the site's own validation rows), as the clients report it.
 KEY_METRIC = "val_auc"
+
+# The Client API executor flarekube's own jobs name (flarekube_workloads.executors): the job folder builder
+# writes it and the timing builder (flarekube.builders.tuning) gives it its poll interval.
+MODULE_EXECUTOR = "flarekube_workloads.executors.ModuleClientAPIExecutor"
