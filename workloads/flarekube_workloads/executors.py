@@ -7,12 +7,17 @@ their jobs name the module and each site resolves it to the file its own install
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import logging
+import threading
 from typing import Any
 
 from nvflare.app_common.executors.client_api import in_process_backend
 from nvflare.app_common.executors.client_api.backend_spec import ClientAPIBackendSpec
 from nvflare.app_common.executors.client_api_executor import ClientAPIExecutor
+
+log = logging.getLogger(__name__)
 
 # NVFlare 2.9's in-process poll interval (the trainer's receive() and the executor's result wait).
 NVFLARE_RESULT_POLL_INTERVAL = 0.5
@@ -40,6 +45,20 @@ def set_result_poll_interval(seconds: float) -> None:
     in_process_backend._RESULT_POLL_INTERVAL = seconds
 
 
+def warm_imports(module: str) -> None:
+    """Import the training script's module and what its first optimizer imports (torch._dynamo, ~2 CPU-s).
+
+    Run while the job process waits for the server's job process to come up, so that the first round does
+    not pay for them after the task has arrived. A failure here is left to the trainer to report: it
+    imports the same modules and fails with its own error."""
+    try:
+        importlib.import_module(module)
+        if importlib.util.find_spec("torch") is not None:
+            importlib.import_module("torch._dynamo")
+    except Exception as err:  # the trainer reports it, with its own traceback
+        log.warning("warming up the imports of %s failed: %s", module, err)
+
+
 class ModuleClientAPIExecutor(ClientAPIExecutor):
     """NVFlare's Client API executor (in process) running an installed module's script, polling every
     `result_poll_interval` seconds (flarekube.builders.tuning writes it into the job)."""
@@ -54,7 +73,13 @@ class ModuleClientAPIExecutor(ClientAPIExecutor):
         self.result_poll_interval = float(result_poll_interval)
         if not self.result_poll_interval > 0:
             raise ValueError(f"result_poll_interval must be > 0 seconds, got {result_poll_interval!r}")
+        # The executor is built when the job process reads its config, seconds before the job starts.
+        self._warm = threading.Thread(target=warm_imports, args=(task_module,), name="flarekube-warm-imports",
+                                      daemon=True)  # fmt: skip
+        self._warm.start()
 
     def _create_in_process_backend(self) -> ClientAPIBackendSpec:
+        # Before the trainer thread starts: no import runs on two threads at once.
+        self._warm.join()
         set_result_poll_interval(self.result_poll_interval)
         return super()._create_in_process_backend()
