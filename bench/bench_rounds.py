@@ -180,6 +180,11 @@ def report(a: JobTimes, b: JobTimes) -> str:
     return "\n".join(line(r) for r in rows)
 
 
+def with_rounds(job: FLJob, rounds: int) -> FLJob:
+    """The same FLJob with another number of rounds (the models are frozen)."""
+    return job.model_copy(update={"spec": job.spec.model_copy(update={"rounds": rounds})})
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rounds", type=int, default=10, help="rounds of the CRC job (the synthetic job: half)")
@@ -189,10 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     rounds = 2 if args.short else args.rounds
     bundle = load_bundle([EXAMPLE])
     project: FLProject = bundle.project
-    crc = bundle.jobs[0]
-    crc.spec.rounds = rounds
-    big = crc.model_copy(deep=True)
-    big.spec.rounds = 2 if args.short else max(2, rounds // 2)
+    crc = with_rounds(bundle.jobs[0], rounds)
+    big = with_rounds(crc, 2 if args.short else max(2, rounds // 2))
     names = [s.name for s in project.spec.sites]
     inputs, problems = resolve_site_inputs(project, crc, names, bundle.base_dir)
     if problems:
