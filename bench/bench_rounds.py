@@ -47,7 +47,6 @@ from flarekube_workloads.contract import METRICS_DIR_ENV, MODULE_EXECUTOR
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "crc-fedavg.yaml"
-SYNTHETIC = Path(__file__).resolve().parent / "synthetic"
 PHASES = ("submit -> deployed", "task fetch", "train", "upload", "aggregate", "next task")
 STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ")
 
@@ -115,18 +114,18 @@ def analyse(label: str, server_log: Path, site_logs: dict[str, Path], submitted:
 
 
 def synthetic(folder: Path) -> None:
-    """Turn a built CRC job into the 28 MB case: the server starts from synth_model.Wide, sites run synth_client."""
+    """Turn a built CRC job into the 28 MB case: the server starts from synthetic.Wide, sites run its loop."""
     server = folder / "app_server" / "config" / "config_fed_server.json"
     data = json.loads(server.read_text())
     for component in data.get("components", []):
         if str(component.get("path", "")).endswith("PTFileModelPersistor"):
-            component["args"]["model"] = {"path": "synth_model.Wide", "args": {}}
+            component["args"]["model"] = {"path": "flarekube_workloads.synthetic.Wide", "args": {}}
     server.write_text(json.dumps(data, indent=4))
     for config in folder.glob("*/config/config_fed_client.json"):
         client = json.loads(config.read_text())
         for entry in client["executors"]:
             if entry["executor"]["path"] == MODULE_EXECUTOR:
-                entry["executor"]["args"]["task_module"] = "synth_client"
+                entry["executor"]["args"]["task_module"] = "flarekube_workloads.synthetic"
         config.write_text(json.dumps(client, indent=4))
 
 
@@ -204,10 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-rounds-") as tmp:
         ws = Workspace(Path(tmp) / "ws")
         issue_kits(project, ws, reissue_kits=False, new_root_ca=False)
-        path = os.pathsep.join(filter(None, [str(SYNTHETIC), os.environ.get("PYTHONPATH", "")]))
-
         def site_env(name: str) -> dict[str, str]:
-            return {METRICS_DIR_ENV: str(ws.metrics), "PYTHONPATH": path}
+            return {METRICS_DIR_ENV: str(ws.metrics)}
 
         with running(project, ws, names, site_env) as fed:
             default = run_job(fed, crc, "nvflare-defaults", NVFLARE_DEFAULTS, inputs)
