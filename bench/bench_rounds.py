@@ -154,8 +154,8 @@ def run_job(fed: LocalFederation, job: FLJob, label: str, timing: FlareTiming, s
     server_log = next(result.rglob("log.txt"))
     site_logs = {s: ws.participant(s) / job_id / "log.txt" for s in sites}
     times = analyse(label, server_log, site_logs, submitted, finished, state.status)
-    times.auc = {s: float(row["val_auc"]) for s, row in latest_by_site(read_samples(ws.metrics)).items()
-                 if row.get("val_auc") is not None}  # fmt: skip
+    latest = latest_by_site(read_samples(ws.metrics))
+    times.auc = {s: float(v) for s, row in latest.items() if (v := row.get("val_auc")) is not None}
     return times
 
 
@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     names = [s.name for s in project.spec.sites]
     inputs, problems = resolve_site_inputs(project, crc, names, bundle.base_dir)
     if problems:
-        raise SystemExit("\n".join(problems))
+        raise SystemExit("\n".join(str(p) for p in problems))
     load = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-rounds-") as tmp:
         ws = Workspace(Path(tmp) / "ws")
