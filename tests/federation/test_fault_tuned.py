@@ -1,7 +1,10 @@
-"""flarekube's short poll intervals keep fault tolerance: a site whose job process is killed, or stalls, in the
-middle of a job does not hold the job -- each round closes after roundTimeoutSeconds with the other sites'
-results, up to the last round, and the run ends (docs/fault-tolerance.md: NVFlare then reports the job
-FINISHED:ABNORMAL, so `flarekube run` exits 1 naming that status)."""
+"""flarekube's short poll intervals keep fault tolerance: a site whose job process stalls in the middle of a job
+does not hold the job -- each round closes after roundTimeoutSeconds with the other sites' results, up to the
+last round, and the run ends (docs/fault-tolerance.md).
+
+A site job process killed while its site's client lives is not this case: the client reports the crash and
+NVFlare 2.9's server fails the whole job ("Failing job ... due to reported failure from site-3"), whatever
+the timing; a whole site lost (its pod deleted) is tests/e2e's test_a_site_pod_deleted_mid_round_*."""
 
 from __future__ import annotations
 
@@ -31,8 +34,8 @@ def _job_process(marker: str, site: str) -> psutil.Process | None:
     return None
 
 
-@pytest.mark.parametrize("fault", [signal.SIGKILL, signal.SIGSTOP], ids=["killed", "stalled"])
-def test_a_lost_site_does_not_hold_the_job_with_tuned_timing(tmp_path: Path, fault: signal.Signals) -> None:
+def test_a_stalled_site_does_not_hold_the_job_with_tuned_timing(tmp_path: Path) -> None:
+    fault = signal.SIGSTOP
     job = job_doc("ft", "ftp", ROUNDS, 3, {"kind": "clinical-tabular", "localEpochs": 1})
     job["spec"]["faultTolerance"] = {"minResponses": 2, "roundTimeoutSeconds": 5}
     spec = tmp_path / "bundle.yaml"
