@@ -24,3 +24,7 @@ KEY_METRIC = "val_auc"
 # the pods' `fl-metrics` container port, which the chart's PodMonitor scrapes).
 FEDERATION_METRICS_PORT = 9102
 FEDERATION_METRICS_PORT_NAME = "fl-metrics"
+
+# The Client API executor flarekube's own jobs name (flarekube_workloads.executors): the job folder builder
+# writes it and the timing builder (flarekube.builders.tuning) gives it its poll interval.
+MODULE_EXECUTOR = "flarekube_workloads.executors.ModuleClientAPIExecutor"

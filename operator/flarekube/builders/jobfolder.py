@@ -15,11 +15,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from flarekube_workloads.contract import STATS_GROUP
+from flarekube_workloads.contract import MODULE_EXECUTOR, STATS_GROUP
 
 from flarekube.api.job import FLJob, SiteFiles
 from flarekube.builders.algorithms import algorithm_args, make_recipe, split_client_app
 from flarekube.builders.jobcheck import JobFolderError, read_job_folder
+from flarekube.builders.tuning import FLAREKUBE_TIMING, FlareTiming, tune_job_folder
 from flarekube.builders.workloads import Workload, workload
 
 CLIENT_SCRIPT_NAME = "flarekube_client.py"
@@ -62,14 +63,16 @@ def job_sites(job: FLJob, project_sites: list[str]) -> list[str]:
 
 
 def build_job_folder(job: FLJob, dest: Path, sites: Mapping[str, SiteInputs], *, linger_seconds: int = 0,
-                     input_width: int | None = None, user_folder: Path | None = None) -> Path:  # fmt: skip
+                     input_width: int | None = None, user_folder: Path | None = None,
+                     timing: FlareTiming = FLAREKUBE_TIMING) -> Path:  # fmt: skip
     """Write the NVFlare job for `job` under `dest`; returns the folder to submit.
 
     user_folder: where a jobFolder job's folder is on this machine (its spec path resolved against the
     YAML's folder, or a ConfigMap unpacked by the operator); default: the spec's path as given.
     linger_seconds: how long the server's controller stays up after the last round (the operator polls
     progress and needs to see the final round; `flarekube run` reads site metrics and passes 0).
-    input_width: the model input width observed in the data, when the caller can see the data."""
+    input_width: the model input width observed in the data, when the caller can see the data.
+    timing: NVFlare's poll intervals (builders/tuning.py); NVFLARE_DEFAULTS gives NVFlare's own."""
     row = workload(job.spec.workload.kind)
     if row is None:
         return copy_user_job_folder(job, dest, user_folder)
@@ -88,12 +91,12 @@ def build_job_folder(job: FLJob, dest: Path, sites: Mapping[str, SiteInputs], *,
     split_client_app(folder, site_args)
     apply_fault_tolerance(folder, job, linger_seconds)
     use_installed_client(folder, row)
+    tune_job_folder(folder, timing)  # last: after every step that names the workflow and the executor
     shutil.rmtree(staging, ignore_errors=True)
     return folder
 
 
 CLIENT_API_EXECUTOR = "nvflare.app_common.executors.client_api_executor.ClientAPIExecutor"
-MODULE_EXECUTOR = "flarekube_workloads.executors.ModuleClientAPIExecutor"
 RESULT_AUDIT = "flarekube_workloads.audit.ResultAudit"
 
 
