@@ -19,3 +19,7 @@ TABULAR_TEST_FILE = "{site}_test.csv"
 
 # The metric a round is judged by (AUC on the site's own validation rows), as the clients report it.
 KEY_METRIC = "val_auc"
+
+# Ditto's personal model, as NVFlare's PTDittoHelper names it in the site's job folder (it never leaves the
+# site; `flarekube run` copies each site's into the run's outputs as personalized/<site>.pt).
+PERSONAL_MODEL_FILE = "personalized_model.pt"

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from flarekube_workloads.contract import PERSONAL_MODEL_FILE
 
 from flarekube.local.samples import Sample
 
@@ -46,3 +50,17 @@ def write_plot(samples: list[Sample], sites: list[str], title: str, path: Path) 
     fig.suptitle(title)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def copy_personal_models(job_dirs: Mapping[str, Path], out: Path) -> dict[str, str]:
+    """Each site's personal model (Ditto), found in its own job folder, as OUT/personalized/<site>.pt;
+    returns {site: path} for the sites that kept one (none for every other algorithm)."""
+    copied: dict[str, str] = {}
+    for site, job_dir in job_dirs.items():
+        found = sorted(job_dir.rglob(PERSONAL_MODEL_FILE)) if job_dir.is_dir() else []
+        if found:
+            target = out / "personalized" / f"{site}.pt"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(found[0], target)
+            copied[site] = str(target)
+    return copied
