@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import torch
 import yaml
+from flarekube_workloads.tabular.baseline import load_state_dict
 
 from tests.support.federation import job_doc, nvflare_processes, project_doc
 
@@ -37,9 +38,8 @@ RUNS: dict[str, dict[str, Any]] = {
 
 class Run:
     def __init__(self, out: Path) -> None:
-        self.weights: dict[str, torch.Tensor] = torch.load(out / "global_model.pt", map_location="cpu")
-        if "model" in self.weights and isinstance(self.weights["model"], dict):
-            self.weights = self.weights["model"]
+        # load_state_dict: SCAFFOLD's controller persists numpy arrays, which torch's weights-only load refuses
+        self.weights: dict[str, torch.Tensor] = load_state_dict(out / "global_model.pt")
         rows = list(csv.DictReader((out / "metrics.csv").open()))
         self.metrics = {(r["site"], int(r["round"]), r["metric"]): float(r["value"]) for r in rows}
 

@@ -193,6 +193,16 @@ EDGES: list[Sample] = [
     _p("server-empty", "spec.server", {}, True),
     _p("policy-empty", "spec.sites[0].policy", {}, True),
     _j("algorithm-empty", "spec.algorithm", {}, True),
+    _j("algorithm-scaffold", "spec.algorithm", {"name": "scaffold"}, True),
+    _j("algorithm-ditto-defaults", "spec.algorithm", {"name": "ditto"}, True),
+    _j("algorithm-ditto-bounds", "spec.algorithm", {"name": "ditto", "lambda": 0, "personalEpochs": 1000}, True),
+    _j("algorithm-ditto-lambda-integer", "spec.algorithm", {"name": "ditto", "lambda": 1000}, True),
+    _j("algorithm-ditto-lambda-above", "spec.algorithm", {"name": "ditto", "lambda": 1000.5}, False),
+    _j("algorithm-ditto-epochs-above", "spec.algorithm", {"name": "ditto", "personalEpochs": 1001}, False),
+    # SCAFFOLD on a site with privacy filters is refused across documents (api/validation.cross_check, by the
+    # CLI and the operator): the FLJob alone is valid, here as on the API server.
+    _j("algorithm-scaffold-with-fault-tolerance-defaults", "spec", {**job()["spec"], "algorithm": {"name": "scaffold"},
+       "faultTolerance": {"roundTimeoutSeconds": 0}}, True),
     _j("job-data-empty-train", "spec.data", {"site-1": {"train": ""}}, False),
     # long values
     _p("image-long", "spec.image", "registry.example.org/" + "a" * 5000, True),

@@ -28,3 +28,7 @@ FEDERATION_METRICS_PORT_NAME = "fl-metrics"
 # The Client API executor flarekube's own jobs name (flarekube_workloads.executors): the job folder builder
 # writes it and the timing builder (flarekube.builders.tuning) gives it its poll interval.
 MODULE_EXECUTOR = "flarekube_workloads.executors.ModuleClientAPIExecutor"
+
+# Ditto's personal model, as NVFlare's PTDittoHelper names it in the site's job folder (it never leaves the
+# site; `flarekube run` copies each site's into the run's outputs as personalized/<site>.pt).
+PERSONAL_MODEL_FILE = "personalized_model.pt"

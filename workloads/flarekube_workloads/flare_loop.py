@@ -13,13 +13,14 @@ import logging
 import os
 import random
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 from torch import nn
 
-from flarekube_workloads.algorithms import ALGORITHMS, LocalAlgorithm, Regularizer
+from flarekube_workloads.algorithms import ALGORITHMS, LocalAlgorithm, StepHooks
 from flarekube_workloads.reporting import MetricsRecorder
 
 log = logging.getLogger(__name__)
@@ -34,9 +35,9 @@ class LocalTask(Protocol):
         """Metrics of ``model`` on this site's validation data, e.g. ``{"val_auc", "val_loss"}``."""
         ...
 
-    def train(self, model: nn.Module, regularizer: Regularizer | None = None) -> tuple[dict[str, float], int]:
-        """Train ``model`` in place, adding ``regularizer(model)`` to every step's loss when given; return
-        metrics (``{"train_loss"}``) and the optimizer steps taken."""
+    def train(self, model: nn.Module, hooks: StepHooks | None = None) -> tuple[dict[str, float], int]:
+        """Train ``model`` in place with an algorithm's ``hooks`` (its loss term, per-step correction,
+        epochs, optimizer) when given; return metrics (``{"train_loss"}``) and the optimizer steps taken."""
         ...
 
 
@@ -51,6 +52,8 @@ def client_parser(
     p.add_argument("--batch-size", type=int, default=batch_size)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--algorithm", choices=ALGORITHMS, default="fedavg", help="the site side of spec.algorithm")
+    p.add_argument("--ditto-lambda", type=float, default=0.1, help="ditto: the personal model's proximal weight")
+    p.add_argument("--personal-epochs", type=int, default=1, help="ditto: personal epochs per round")
     p.add_argument("--device", default=device, help=device_help)
     return p
 
@@ -61,6 +64,21 @@ def parse_client_args(p: argparse.ArgumentParser, argv: Sequence[str] | None) ->
     if unknown:
         log.warning("ignoring unknown arguments: %s", unknown)
     return args
+
+
+def job_workdir() -> Path:
+    """This site's folder of the running job (<site workspace>/<job id>), where a site keeps what never
+    leaves it (Ditto's personal model); the working directory when NVFlare runs the job elsewhere."""
+    import nvflare.client as flare
+
+    folder = Path.cwd() / str(flare.get_job_id())
+    return folder if folder.is_dir() else Path.cwd()
+
+
+def local_algorithm(args: argparse.Namespace) -> LocalAlgorithm:
+    """The site side of spec.algorithm from the client's arguments (after ``flare.init()``)."""
+    return LocalAlgorithm(args.algorithm, lr=args.lr, ditto_lambda=args.ditto_lambda,
+                          personal_epochs=args.personal_epochs, workdir=job_workdir())  # fmt: skip
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -140,11 +158,11 @@ def run_client_loop(model: nn.Module, task: LocalTask, site: str, recorder: Metr
         # a train task (FedAvg's "train"): evaluate the received global model first
         eval_metrics = task.evaluate(model)
         algo.begin_round(model, input_model.meta)
-        train_metrics, steps = task.train(model, algo.regularizer)
+        train_metrics, steps = task.train(model, algo.hooks)
         local_state = cpu_state(model)
-        metrics = recorder.record(
-            round_num,
-            {**train_metrics, **eval_metrics, **algo.end_round(model), "num_samples": task.num_train_samples},
-        )
+        round_metrics = {**train_metrics, **eval_metrics, **algo.end_round(model)}
+        round_metrics.update(algo.after_training(model, task))  # Ditto's personal model: kept here
+        metrics = recorder.record(round_num, {**round_metrics, "num_samples": task.num_train_samples})
         log.info("site %s round %d: %s", site, round_num, metrics)
-        flare.send(FLModel(params=local_state, metrics=metrics, meta={"NUM_STEPS_CURRENT_ROUND": steps}))
+        meta = {"NUM_STEPS_CURRENT_ROUND": steps, **algo.result_meta()}
+        flare.send(FLModel(params=local_state, metrics=metrics, meta=meta))

@@ -15,7 +15,7 @@ from flarekube.api.types import DNSLabel
 
 Scalar = str | int | float | bool
 WorkloadKind = Literal["clinical-tabular", "chest-xray-cnn", "jobFolder"]
-AlgorithmName = Literal["fedavg", "fedprox", "fedopt"]
+AlgorithmName = Literal["fedavg", "fedprox", "fedopt", "scaffold", "ditto"]
 
 
 class JobFolderSource(SpecModel):
@@ -70,6 +70,8 @@ ALGORITHM_FIELDS: dict[str, tuple[str, str]] = {
     "server_optimizer": ("serverOptimizer", "fedopt"),
     "server_learning_rate": ("serverLearningRate", "fedopt"),
     "server_momentum": ("serverMomentum", "fedopt"),
+    "ditto_lambda": ("lambda", "ditto"),
+    "personal_epochs": ("personalEpochs", "ditto"),
 }
 
 
@@ -89,7 +91,9 @@ class AlgorithmSpec(SpecModel):
             "serverMomentum applies only to serverOptimizer sgd", ".serverMomentum"),
     )
 
-    name: AlgorithmName = Field(default="fedavg", description="The algorithm: fedavg, fedprox or fedopt.")
+    name: AlgorithmName = Field(
+        default="fedavg", description="The algorithm: fedavg, fedprox, fedopt, scaffold (no parameters) or ditto."
+    )
     mu: float | None = Field(
         default=None, ge=0, le=1000,
         description="fedprox: weight of the proximal term (mu/2)*||w - w_global||^2 (0: exactly FedAvg).",
@@ -102,6 +106,14 @@ class AlgorithmSpec(SpecModel):
     )
     server_momentum: float | None = Field(
         default=None, ge=0, le=0.999, description="fedopt with sgd: the server's momentum (default 0)."
+    )
+    # `lambda` is a Python keyword: the field has another name here, the wire name is Ditto's own.
+    ditto_lambda: float | None = Field(
+        default=None, ge=0, le=1000, alias="lambda",
+        description="ditto: weight of the personal model's proximal term towards the global one (default 0.1).",
+    )  # fmt: skip
+    personal_epochs: int | None = Field(
+        default=None, ge=1, le=1000, description="ditto: epochs of the personal model per site and round (default 1)."
     )
 
     @model_validator(mode="after")
@@ -147,12 +159,14 @@ JOB_FOLDER_ALGORITHM = (
     "flarekube's workloads"
 )
 
-# NVFlare's FedOpt runs on ScatterAndGather, not on FedAvg: flarekube's fault-tolerant FedAvg subclass
-# (minResponses, roundTimeoutSeconds, round progress) does not apply to it.
-FEDOPT_FAULT_TOLERANCE = (
-    "fedopt runs on NVFlare's ScatterAndGather, which waits for every site: minResponses and "
-    "roundTimeoutSeconds apply to fedavg and fedprox only"
-)
+# NVFlare's FedOpt runs on ScatterAndGather and SCAFFOLD on its own Scaffold controller, not on FedAvg:
+# flarekube's fault-tolerant FedAvg subclass (minResponses, roundTimeoutSeconds, round progress) applies to
+# neither.
+OWN_CONTROLLER = {
+    "fedopt": "fedopt runs on NVFlare's ScatterAndGather, which waits for every site",
+    "scaffold": "scaffold runs on NVFlare's Scaffold controller, which waits for every site",
+}
+FAULT_TOLERANT = "minResponses and roundTimeoutSeconds apply to fedavg, fedprox and ditto only"
 
 
 class FLJobSpec(SpecModel):
@@ -176,11 +190,14 @@ class FLJobSpec(SpecModel):
             JOB_FOLDER_ALGORITHM,
             ".algorithm",
         ),
-        cel(
-            "!has(self.algorithm) || self.algorithm.name != 'fedopt' || !has(self.faultTolerance) || "
-            "(!has(self.faultTolerance.minResponses) && self.faultTolerance.roundTimeoutSeconds == 0)",
-            FEDOPT_FAULT_TOLERANCE,
-            ".faultTolerance",
+        *(
+            cel(
+                f"!has(self.algorithm) || self.algorithm.name != '{name}' || !has(self.faultTolerance) || "
+                "(!has(self.faultTolerance.minResponses) && self.faultTolerance.roundTimeoutSeconds == 0)",
+                f"{reason}: {FAULT_TOLERANT}",
+                ".faultTolerance",
+            )
+            for name, reason in OWN_CONTROLLER.items()
         ),
         cel(
             "!has(self.faultTolerance) || !has(self.faultTolerance.minResponses) || "
@@ -215,8 +232,9 @@ class FLJobSpec(SpecModel):
         if self.workload.kind == "jobFolder" and not self.algorithm.is_default():
             raise ValueError(f"algorithm: {JOB_FOLDER_ALGORITHM}")
         ft = self.fault_tolerance.min_responses
-        if self.algorithm.name == "fedopt" and (ft is not None or self.fault_tolerance.round_timeout_seconds):
-            raise ValueError(f"faultTolerance: {FEDOPT_FAULT_TOLERANCE}")
+        own = OWN_CONTROLLER.get(self.algorithm.name)
+        if own and (ft is not None or self.fault_tolerance.round_timeout_seconds):
+            raise ValueError(f"faultTolerance: {own}: {FAULT_TOLERANT}")
         if ft is not None and ft > self.min_sites:
             raise ValueError(f"faultTolerance.minResponses ({ft}) must be <= minSites ({self.min_sites})")
         return self

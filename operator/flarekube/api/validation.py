@@ -48,8 +48,8 @@ def cross_check(project: FLProject, job: FLJob) -> list[str]:
 
 
 # Algorithms whose results carry model state that a site's privacy filters never see, by name: the rule is
-# here so a site's privacy cannot be bypassed. SCAFFOLD is not in the FLJob enum yet (see api/job.py); the
-# rule stands ready for it and is unit-tested on a spec built past validation.
+# here so a site's privacy cannot be bypassed (the CLI checks it up front, the operator at reconcile time; the
+# API server sees one document at a time and cannot).
 UNFILTERED_STATE = {
     "scaffold": "SCAFFOLD's control variates travel in the result's metadata, which no privacy filter touches",
 }

@@ -6,8 +6,11 @@ import csv
 import datetime
 import json
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from flarekube_workloads.contract import PERSONAL_MODEL_FILE
 
 from flarekube.local.samples import Sample
 
@@ -116,4 +119,18 @@ def collect_logs(logs: dict[str, Path], out: Path) -> dict[str, Path]:
         if log.is_file():
             (out / "logs").mkdir(parents=True, exist_ok=True)
             copied[name] = Path(shutil.copy2(log, out / "logs" / f"{name}.log"))
+    return copied
+
+
+def copy_personal_models(job_dirs: Mapping[str, Path], out: Path) -> dict[str, str]:
+    """Each site's personal model (Ditto), found in its own job folder, as OUT/personalized/<site>.pt;
+    returns {site: path} for the sites that kept one (none for every other algorithm)."""
+    copied: dict[str, str] = {}
+    for site, job_dir in job_dirs.items():
+        found = sorted(job_dir.rglob(PERSONAL_MODEL_FILE)) if job_dir.is_dir() else []
+        if found:
+            target = out / "personalized" / f"{site}.pt"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(found[0], target)
+            copied[site] = str(target)
     return copied

@@ -222,6 +222,10 @@ def _report(
     model = out / "global_model.pt" if out / "global_model.pt" in results else None
     if model is not None:
         summary["global_model"] = str(model)
+    # Ditto's personal models stay in each site's job folder (they are never sent): copied beside the global
+    personal = outputs.copy_personal_models({s: fed.workspace.participant(s) / job_id for s in sites}, out)
+    if personal:
+        summary["personalized_models"] = personal
     outputs.write_metrics_csv(samples, out / "metrics.csv")
     if samples:
         outputs.write_plot(

@@ -7,7 +7,7 @@ site's own test rows. Keeping one implementation for both keeps the comparison f
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from flarekube_workloads.algorithms import StepHooks
 from flarekube_workloads.auc import roc_auc
 from flarekube_workloads.tabular.data import SiteData
 from flarekube_workloads.tabular.model import TabularNet
@@ -43,19 +44,22 @@ def fit(
     batch_size: int,
     generator: torch.Generator,
     device: torch.device | None = None,
-    regularizer: Callable[[nn.Module], torch.Tensor] | None = None,
+    hooks: StepHooks | None = None,
 ) -> tuple[float, int]:
     """Adam + BCE-with-logits over shuffled mini-batches; returns (mean loss of the last epoch, steps).
 
-    ``regularizer(model)`` is added to each step's loss (an algorithm's term, e.g. FedProx's proximal one);
-    the reported loss is the data loss alone, comparable across algorithms."""
+    ``hooks`` are an algorithm's changes (flarekube_workloads.algorithms): a term added to each step's loss
+    (FedProx's, Ditto's proximal one), a correction after each step (SCAFFOLD's), other epochs, a kept
+    optimizer. The reported loss is the data loss alone, comparable across algorithms."""
+    h = hooks or StepHooks()
+    epochs = h.epochs or epochs
     device = device or next(model.parameters()).device
     # one CPU thread for the whole loop (see cpu_threads); a GPU needs no cap
     with cpu_threads(1) if device.type == "cpu" else nullcontext():
         xt = torch.from_numpy(x).to(device)
         yt = torch.from_numpy(y).to(device)
         # a fresh optimizer every call: FedAvg sends back weights only, optimizer state would be stale
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=WEIGHT_DECAY)
+        optimizer = h.optimizer or torch.optim.Adam(model.parameters(), lr=lr, weight_decay=WEIGHT_DECAY)
         loss_fn = nn.BCEWithLogitsLoss()
         model.train()
         steps = 0
@@ -67,8 +71,10 @@ def fit(
                 idx = order[start : start + batch_size]
                 optimizer.zero_grad()
                 loss = loss_fn(model(xt[idx]), yt[idx])
-                (loss + regularizer(model) if regularizer is not None else loss).backward()
+                (loss + h.regularizer(model) if h.regularizer is not None else loss).backward()
                 optimizer.step()
+                if h.after_step is not None:
+                    h.after_step(model)
                 steps += 1
                 total += float(loss.detach()) * len(idx)
                 seen += len(idx)

@@ -14,11 +14,12 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from flarekube_workloads.algorithms import LocalAlgorithm, Regularizer
+from flarekube_workloads.algorithms import StepHooks
 from flarekube_workloads.contract import TABULAR_TEST_FILE, TABULAR_TRAIN_FILE
 from flarekube_workloads.flare_loop import (
     client_parser,
     expand_site,
+    local_algorithm,
     parse_client_args,
     pick_device,
     run_client_loop,
@@ -60,7 +61,7 @@ class TabularTask:
         m = score(model, self.data.x_test, self.data.y_test)
         return {"val_auc": m["auc"], "val_loss": m["loss"]}
 
-    def train(self, model: nn.Module, regularizer: Regularizer | None = None) -> tuple[dict[str, float], int]:
+    def train(self, model: nn.Module, hooks: StepHooks | None = None) -> tuple[dict[str, float], int]:
         a = self.args
         loss, steps = fit(
             model,
@@ -71,7 +72,7 @@ class TabularTask:
             a.batch_size,
             self.generator,
             self.device,
-            regularizer,
+            hooks,
         )
         return {"train_loss": loss}, steps
 
@@ -101,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     seed_everything(args.seed)
     model = TabularNet(n_features=data.n_features).to(device)
     task = TabularTask(data, args, device)
-    run_client_loop(model, task, site, MetricsRecorder(site), LocalAlgorithm(args.algorithm))
+    run_client_loop(model, task, site, MetricsRecorder(site), local_algorithm(args))
 
 
 if __name__ == "__main__":

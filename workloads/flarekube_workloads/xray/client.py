@@ -14,10 +14,11 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from flarekube_workloads.algorithms import LocalAlgorithm, Regularizer
+from flarekube_workloads.algorithms import StepHooks
 from flarekube_workloads.flare_loop import (
     client_parser,
     expand_site,
+    local_algorithm,
     parse_client_args,
     pick_device,
     run_client_loop,
@@ -63,11 +64,11 @@ class XrayTask:
         m = evaluate(model, d.val_images, d.val_labels, self.device, max_batches=self.args.max_eval_batches)
         return {"val_auc": m["auc"], "val_loss": m["loss"]}
 
-    def train(self, model: nn.Module, regularizer: Regularizer | None = None) -> tuple[dict[str, float], int]:
+    def train(self, model: nn.Module, hooks: StepHooks | None = None) -> tuple[dict[str, float], int]:
         a, d = self.args, self.data
         loss, steps = fit(
             model, d.train_images, d.train_labels, a.local_epochs, a.lr, a.batch_size, self.generator,
-            self.device, a.max_batches, regularizer,
+            self.device, a.max_batches, hooks,
         )  # fmt: skip
         return {"train_loss": loss}, steps
 
@@ -94,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     seed_everything(args.seed)
     model = ChestCNN(num_classes=data.num_classes).to(device)
     task = XrayTask(data, args, device)
-    run_client_loop(model, task, site, MetricsRecorder(site), LocalAlgorithm(args.algorithm))
+    run_client_loop(model, task, site, MetricsRecorder(site), local_algorithm(args))
 
 
 if __name__ == "__main__":

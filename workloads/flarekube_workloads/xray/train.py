@@ -6,12 +6,13 @@ memory at 1 byte per pixel and the host->device copy 4x smaller than float32.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import torch
 from torch import nn
 
+from flarekube_workloads.algorithms import StepHooks
 from flarekube_workloads.auc import mean_auc
 
 
@@ -43,16 +44,18 @@ def fit(
     generator: torch.Generator,
     device: torch.device,
     max_batches: int = 0,
-    regularizer: Callable[[nn.Module], torch.Tensor] | None = None,
+    hooks: StepHooks | None = None,
 ) -> tuple[float, int]:
     """Adam + BCE-with-logits; returns (mean loss over the batches of the last epoch, optimizer steps).
 
-    ``regularizer(model)`` is added to each step's loss (an algorithm's term, e.g. FedProx's proximal one).
+    ``hooks``: an algorithm's changes to the loop (flarekube_workloads.algorithms.StepHooks).
 
     ``max_batches`` caps the batches per call (a whole local round), for fast CI runs.
     """
     # fresh optimizer each round: FedAvg exchanges weights only, old moments would be stale
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    h = hooks or StepHooks()
+    epochs = h.epochs or epochs
+    optimizer = h.optimizer or torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = nn.BCEWithLogitsLoss()
     model.train()
     steps = 0
@@ -67,8 +70,10 @@ def fit(
             y = torch.from_numpy(labels[idx]).to(device, non_blocking=True)
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(model(x), y)
-            (loss + regularizer(model) if regularizer is not None else loss).backward()
+            (loss + h.regularizer(model) if h.regularizer is not None else loss).backward()
             optimizer.step()
+            if h.after_step is not None:
+                h.after_step(model)
             steps += 1
             # accumulate on device: a .item() per step would synchronise the GPU every batch
             total += loss.detach() * len(idx)
