@@ -19,3 +19,11 @@ TABULAR_TEST_FILE = "{site}_test.csv"
 
 # The metric a round is judged by (AUC on the site's own validation rows), as the clients report it.
 KEY_METRIC = "val_auc"
+
+# The server's list of certificate serials it refuses (superseded or revoked in the project's ledger),
+# rendered into its local/ by the operator's builders/sitelocal.py and read by certguard.CertGuard.
+REFUSED_CERTS_FILE = "flarekube-refused-certs.json"
+REFUSED_CERTS_FORMAT = 1
+# Set on the server pod to the folder its ConfigMap is mounted at: the guard reads the list there, where
+# the kubelet updates it in place, instead of the copy made at start (a renewal never restarts the server).
+LIVE_LOCAL_ENV = "FLAREKUBE_LIVE_LOCAL"

@@ -117,7 +117,7 @@ def build(r: ProjectReconcile) -> None:
     blobs = {name: r.kits.get_kit(name) for name in r.t.participants}
     manifests = {name: kit[KIT_MANIFEST] for name, kit in blobs.items()}
     # Each participant's local/: NVFlare's defaults from its kit + its site policy (a ConfigMap apart).
-    local = {r.t.host: render_local(decode_kit(blobs[r.t.host]).files, "server")}
+    local = {r.t.host: render_local(decode_kit(blobs[r.t.host]).files, "server", ledger=r.report.ledger.entries)}
     for s in r.t.project.spec.sites:
         local[s.name] = render_local(decode_kit(blobs[s.name]).files, "client", s.policy)
     r.objects = desired(r.t, manifests, local, operator_namespace())

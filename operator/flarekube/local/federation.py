@@ -34,6 +34,7 @@ from flarekube.provisioning import (
     plan,
 )
 from flarekube.provisioning.codec import decode_kit
+from flarekube.provisioning.ledger import decode_ledger
 
 LOCAL_SERVER_HOST = "localhost"  # a loopback TLS identity: NVFlare then binds 127.0.0.1 only
 ADMIN_CONNECT_TIMEOUT = 60.0  # the server alone; sites get the caller's connect_timeout
@@ -128,7 +129,8 @@ def write_local(store: LocalKitStore, name: str, dest: Path, kind: str, project:
     The kit in the store is never touched: policy is configuration, so a changed policy shows up here on
     the next run and no certificate is re-issued. Returns the rendered folder's digest."""
     policy = project.site(name).policy if kind == "client" else None
-    files = render_local(decode_kit(store.get_kit(name)).files, kind, policy)
+    ledger = decode_ledger(store.get_ledger()).entries if kind == "server" else ()  # its refused serials
+    files = render_local(decode_kit(store.get_kit(name)).files, kind, policy, ledger)
     local = dest / "local"
     for stale in RENDERED:  # a kit issued before policies were rendered apart carried its own copy
         (local / stale).unlink(missing_ok=True)
