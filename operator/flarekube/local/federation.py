@@ -55,7 +55,9 @@ class LocalFederation:
     policies: dict[str, str]  # site -> digest of the local/ folder it runs with (its policy, rendered)
 
 
-def issue_kits(project: FLProject, ws: Workspace, *, reissue_kits: bool, new_root_ca: bool) -> KitReport:
+def issue_kits(
+    project: FLProject, ws: Workspace, *, reissue_kits: bool, new_root_ca: bool, readmit_revoked: bool = False
+) -> KitReport:
     refusal = root_ca_refusal(project, ws, new_root_ca=new_root_ca)  # before anything is written
     if refusal:
         raise KitStoreRefusal(refusal)
@@ -63,7 +65,8 @@ def issue_kits(project: FLProject, ws: Workspace, *, reissue_kits: bool, new_roo
     preferred = (project.spec.server.fl_port, project.spec.server.admin_port)
     ports = ws.ports(preferred) if not reissue_kits else _fresh_ports(ws, preferred)
     inputs = provisioning_inputs(project, LOCAL_SERVER_HOST, ports, humans=True)
-    report = ensure_kits(inputs, LocalKitStore(ws.kits), reissue_kits=reissue_kits, new_root_ca=new_root_ca)
+    report = ensure_kits(inputs, LocalKitStore(ws.kits), reissue_kits=reissue_kits, new_root_ca=new_root_ca,
+                         readmit_revoked=readmit_revoked)  # fmt: skip
     write_identity(ws, Identity(project.metadata.name, project.project_name, report.ca_fingerprint))
     return report
 
