@@ -194,3 +194,22 @@ def test_site_revoke_command(tmp_path: Path) -> None:
     refused = cli("kits", str(spec), "--workspace", str(ws))
     assert refused.returncode == 4 and "--readmit-revoked" in refused.stderr
     assert cli("kits", str(spec), "--workspace", str(ws), "--readmit-revoked").returncode == 0
+
+
+def test_the_operator_builds_nothing_for_a_site_revoked_for_good() -> None:
+    from flarekube.builders.localconfig import LOCAL_MOUNT
+    from flarekube.builders.project import Target, desired, site_deployments, without_sites
+    from flarekube_workloads.contract import LIVE_LOCAL_ENV
+
+    from tests.unit.test_builders_k8s import LOCAL, MANIFEST, OWNER, project
+
+    t = Target(project(), OWNER, "crc-server.fl.svc", 4)
+    cut = without_sites(t, {"site-2", "not-a-site"})
+    assert cut.participants == ["crc-server.fl.svc", "site-1", "site-3"] and t.participants[2] == "site-2"
+    assert without_sites(t, ()) is t
+    objects = desired(cut, dict.fromkeys(t.participants, MANIFEST), dict.fromkeys(t.participants, LOCAL), None)
+    assert not any("site-2" in o["metadata"]["name"] for o in objects)
+    assert site_deployments(objects) == {"crc-server", "crc-site-1", "crc-site-3"}
+    server_pod = next(o for o in objects if o["kind"] == "Deployment" and "server" in o["metadata"]["name"])
+    env = {e["name"]: e.get("value") for e in server_pod["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env[LIVE_LOCAL_ENV] == LOCAL_MOUNT  # CertGuard reads the refused list where the kubelet updates it

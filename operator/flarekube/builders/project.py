@@ -6,7 +6,8 @@ string); `spec.projectName` is NVFlare's project name, baked into every certific
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +62,17 @@ def target(body: Mapping[str, Any]) -> Target:
     meta = body["metadata"]
     host = parsed.spec.server.host or naming.server_host(meta["name"], meta["namespace"], parsed.spec.server.name)
     return Target(parsed, owner_of(body), host, int(meta.get("generation") or 0))
+
+
+def without_sites(t: Target, revoked: Collection[str]) -> Target:
+    """The target minus the sites revoked for good (`flarekube site revoke`, the ledger): the operator
+    issues them no kit and runs no Deployment for them, even while the spec still lists them; their
+    old serials stay in the server's refused list. The other sites are untouched."""
+    gone = set(revoked) & {s.name for s in t.project.spec.sites}
+    if not gone:
+        return t
+    spec = t.project.spec.model_copy(update={"sites": [s for s in t.project.spec.sites if s.name not in gone]})
+    return dataclasses.replace(t, project=t.project.model_copy(update={"spec": spec}))
 
 
 def desired(t: Target, manifests: Mapping[str, bytes], local: Mapping[str, Mapping[str, bytes]],

@@ -20,7 +20,7 @@ from flarekube import faults, flare, naming
 from flarekube.api.errors import SpecProblem
 from flarekube.api.status import FLProjectStatus
 from flarekube.builders.common import Obj
-from flarekube.builders.project import Target, desired, owner_of, site_deployments, target
+from flarekube.builders.project import Target, desired, owner_of, site_deployments, target, without_sites
 from flarekube.builders.provisioning import provisioning_inputs
 from flarekube.builders.sitelocal import render_local
 from flarekube.kube import apply as k
@@ -29,6 +29,7 @@ from flarekube.kube.kitstore import SecretKitStore
 from flarekube.kube.observe import Children, children
 from flarekube.provisioning import KitReport, KitStoreRefusal, ensure_kits, materialize
 from flarekube.provisioning.codec import KIT_MANIFEST, decode_kit
+from flarekube.provisioning.ledger import decode_ledger
 from flarekube.status.project import ProjectSnapshot, SiteObservation, project_status
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,9 @@ class ProjectReconcile:
 def parse(r: ProjectReconcile) -> None:
     r.t = target(r.body)  # raises SpecProblem
     r.kits = store(r.api, r.t)
+    # A site revoked for good in the ledger gets no kit and no Deployment (ensure_kits and apply_changes
+    # then remove both), even while the spec still lists it; its serials stay refused by the server.
+    r.t = without_sites(r.t, decode_ledger(r.kits.get_ledger()).revoked_for_good())
 
 
 # (namespace, project) -> (what the kit Secrets and the spec looked like, the report for it)
