@@ -32,3 +32,11 @@ MODULE_EXECUTOR = "flarekube_workloads.executors.ModuleClientAPIExecutor"
 # Ditto's personal model, as NVFlare's PTDittoHelper names it in the site's job folder (it never leaves the
 # site; `flarekube run` copies each site's into the run's outputs as personalized/<site>.pt).
 PERSONAL_MODEL_FILE = "personalized_model.pt"
+
+# The server's list of certificate serials it refuses (superseded or revoked in the project's ledger),
+# rendered into its local/ by the operator's builders/sitelocal.py and read by certguard.CertGuard.
+REFUSED_CERTS_FILE = "flarekube-refused-certs.json"
+REFUSED_CERTS_FORMAT = 1
+# Set on the server pod to the folder its ConfigMap is mounted at: the guard reads the list there, where
+# the kubelet updates it in place, instead of the copy made at start (a renewal never restarts the server).
+LIVE_LOCAL_ENV = "FLAREKUBE_LIVE_LOCAL"

@@ -6,7 +6,8 @@ string); `spec.projectName` is NVFlare's project name, baked into every certific
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import dataclasses
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from flarekube.builders import localconfig, netpol, server, site
 from flarekube.builders.common import METRICS_PORT, Obj, Owner
 from flarekube.builders.connection import ConnectionFiles, render_connection, spec_ports
 from flarekube.builders.sitelocal import LocalFiles, Monitoring, render_local
+from flarekube.provisioning.ledger import LedgerEntry
 from flarekube.provisioning.model import Kit
 
 
@@ -67,20 +69,34 @@ def target(body: Mapping[str, Any], allowed_host_paths: Sequence[str] = ()) -> T
     return Target(parsed, owner_of(body), host, int(meta.get("generation") or 0))
 
 
-def rendered_config(t: Target, kits: Mapping[str, Kit]) -> tuple[dict[str, LocalFiles], dict[str, ConnectionFiles]]:
+def rendered_config(
+    t: Target, kits: Mapping[str, Kit], ledger: Iterable[LedgerEntry] = ()
+) -> tuple[dict[str, LocalFiles], dict[str, ConnectionFiles]]:
     """Each participant's configuration, rendered apart from its kit (by participant name): its local/
-    (NVFlare's defaults from the kit + its site policy) and its connection file (the spec's ports)."""
+    (NVFlare's defaults from the kit + its site policy; the server's also the serials the ledger refuses)
+    and its connection file (the spec's ports)."""
     def monitoring(sites: tuple[str, ...] = ()) -> Monitoring:  # federation metrics, on every pod's fl-metrics
         return Monitoring(METRICS_PORT["containerPort"], t.name, t.namespace, sites=sites)
 
     names = tuple(s.name for s in t.project.spec.sites)
     local = {t.host: render_local(kits[t.host].files, "server", monitoring=monitoring(names),
-                                  server_components=t.project.spec.server.allow_components)}  # fmt: skip
+                                  server_components=t.project.spec.server.allow_components, ledger=ledger)}  # fmt: skip
     for s in t.project.spec.sites:
         local[s.name] = render_local(kits[s.name].files, "client", s.policy, monitoring=monitoring())
     ports = spec_ports(t.project)
     connection = {name: render_connection(kits[name].files, kits[name].kind, ports) for name in t.participants}
     return local, connection
+
+
+def without_sites(t: Target, revoked: Collection[str]) -> Target:
+    """The target minus the sites revoked for good (`flarekube site revoke`, the ledger): the operator
+    issues them no kit and runs no Deployment for them, even while the spec still lists them; their
+    old serials stay in the server's refused list. The other sites are untouched."""
+    gone = set(revoked) & {s.name for s in t.project.spec.sites}
+    if not gone:
+        return t
+    spec = t.project.spec.model_copy(update={"sites": [s for s in t.project.spec.sites if s.name not in gone]})
+    return dataclasses.replace(t, project=t.project.model_copy(update={"spec": spec}))
 
 
 def desired(t: Target, manifests: Mapping[str, bytes], local: Mapping[str, Mapping[str, bytes]],

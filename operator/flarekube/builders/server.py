@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from flarekube_workloads.contract import LIVE_LOCAL_ENV
+
 from flarekube import naming
 from flarekube.api.project import FLProject
 from flarekube.builders import localconfig, secrets
@@ -57,7 +59,7 @@ def server_deployment(project: FLProject, owner: Owner, kit_manifest: bytes, hos
         "image": spec.image,
         "imagePullPolicy": "IfNotPresent",
         "command": ["bash", "-c", START],
-        "env": env(BASE_ENV),
+        "env": env(BASE_ENV | {LIVE_LOCAL_ENV: localconfig.LOCAL_MOUNT}),
         "ports": [
             *[
                 {"name": "fl", "containerPort": spec.server.fl_port, "protocol": "TCP"},

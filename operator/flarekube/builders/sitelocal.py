@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from flarekube_workloads.contract import REFUSED_CERTS_FILE, REFUSED_CERTS_FORMAT
+
 from flarekube.api.policy import PrivacySpec, SitePolicy
+from flarekube.provisioning.ledger import LedgerEntry
 
 AUTHORIZATION = "authorization.json"
 RESOURCES = "resources.json"
@@ -49,6 +52,12 @@ PERCENTILE_PRIVACY = "nvflare.app_common.filters.percentile_privacy.PercentilePr
 SVT_PRIVACY = "nvflare.app_common.filters.svt_privacy.SVTPrivacy"
 EXCLUDE_VARS = "nvflare.app_common.filters.exclude_vars.ExcludeVars"
 LOCAL_MODEL_BLOCKER = "flarekube_workloads.filters.LocalModelBlocker"
+# The server refuses registrations by certificates the ledger superseded or revoked (see certguard.py).
+CERT_GUARD = {"id": "flarekube_cert_guard", "path": "flarekube_workloads.certguard.CertGuard",
+              "args": {"refused_file": REFUSED_CERTS_FILE}}  # fmt: skip
+# Files read live where they are mounted, left out of the digest that rolls a pod: a site's renewal
+# changes the server's refused list without restarting the server (and its running job).
+LIVE = (REFUSED_CERTS_FILE,)
 
 # The federation metrics component (flarekube_workloads/monitoring.py). NVFlare builds resources.json's
 # components in the participant's parent process (which serves /metrics) and privacy.json's components in
@@ -81,9 +90,11 @@ def render_local(
     *,
     monitoring: Monitoring | None = None,
     server_components: Sequence[str] = (),
+    ledger: Iterable[LedgerEntry] = (),
 ) -> LocalFiles:
     """Every file of `local/` for one participant (`kind` "server" or "client"; sites pass their policy,
-    the server the FLProject's `spec.server.allowComponents`).
+    the server the FLProject's `spec.server.allowComponents` and the certificate ledger's entries, whose
+    superseded and revoked serials it refuses).
 
     NVFlare's other local files (log configuration, samples) are kept as the kit has them. With
     `monitoring`, resources.json also builds the federation metrics component."""
@@ -97,7 +108,8 @@ def render_local(
     if kind == "server":
         authz["permissions"][OPERATOR_ROLE] = _operator_rights(submit=True, byoc=True)
         out[AUTHORIZATION] = _dump(authz)
-        out[RESOURCES] = _dump(_allow(resources, (*SERVER_OPTIMIZERS, *server_components)))
+        out[RESOURCES] = _dump(_with_component(_allow(resources, (*SERVER_OPTIMIZERS, *server_components)), CERT_GUARD))
+        out[REFUSED_CERTS_FILE] = refused_certificates(ledger)
         if monitoring is not None:  # a scope without filters: NVFlare reads privacy.json's components only then
             out[PRIVACY] = _dump(_with_monitor(_scope([]), monitoring, kind))
         return out
@@ -208,10 +220,24 @@ def _with_monitor(config: dict[str, Any], m: Monitoring, kind: str) -> dict[str,
     return {**config, "components": [*components, {"id": MONITOR_ID, "path": MONITOR_COMPONENT, "args": args}]}
 
 
+def refused_certificates(ledger: Iterable[LedgerEntry]) -> bytes:
+    """The server's refused list: every certificate the ledger superseded or revoked, sorted (so the same
+    ledger always renders the same bytes). Serials only: no key material, safe in a ConfigMap."""
+    refused = sorted({(e.serial, e.participant, e.status) for e in ledger if e.status != "active"})
+    entries = [{"serial": serial, "participant": who, "status": status} for serial, who, status in refused]
+    return _dump({"format": REFUSED_CERTS_FORMAT, "refused": entries})
+
+
+def _with_component(resources: dict[str, Any], component: dict[str, Any]) -> dict[str, Any]:
+    components = [c for c in resources.get("components") or [] if c.get("id") != component["id"]]
+    return {**resources, "components": [*components, component]}
+
+
 def digest(files: Mapping[str, bytes]) -> str:
-    """A short, stable fingerprint of a rendered local/ folder (status, the pod template's annotation)."""
+    """A short, stable fingerprint of a rendered local/ folder (status, the pod template's annotation);
+    the files read live (LIVE) are left out."""
     h = hashlib.sha256()
-    for name in sorted(files):
+    for name in sorted(set(files) - set(LIVE)):
         h.update(name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
     return h.hexdigest()[:16]
 

@@ -27,6 +27,7 @@ from flarekube.cli.app import (
     spec_error,
     workspace_dir,
 )
+from flarekube.cli.site import ReadmitRevokedOption
 
 
 @app.command()
@@ -57,6 +58,7 @@ def kits(
     reissue_kits: ReissueKitsOption = False,
     new_root_ca: NewRootCAOption = False,
     dry_run: bool = False,
+    readmit_revoked: ReadmitRevokedOption = False,
     output: OutputOption = Output.text,
 ) -> None:
     """Issue the project's startup kits for `flarekube run` (only what is missing) and show them.
@@ -77,7 +79,9 @@ def kits(
         show_plan(project, ws, reissue_kits=reissue_kits, new_root_ca=new_root_ca, output=output)
         return
     try:
-        report = issue_kits(project, ws, reissue_kits=reissue_kits, new_root_ca=new_root_ca)
+        report = issue_kits(
+            project, ws, reissue_kits=reissue_kits, new_root_ca=new_root_ca, readmit_revoked=readmit_revoked
+        )
     except KitStoreRefusal as error:
         fail(f"kits not issued: {error}", Exit.REFUSED, output)
     state = {**dict.fromkeys(report.kept, "kept"), **dict.fromkeys(report.reconfigured, "reconfigured"),

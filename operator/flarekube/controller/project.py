@@ -19,7 +19,15 @@ from flarekube.api.errors import SpecProblem
 from flarekube.api.status import FLProjectStatus
 from flarekube.builders.common import Obj
 from flarekube.builders.connection import for_kit, spec_ports
-from flarekube.builders.project import Target, desired, owner_of, rendered_config, site_deployments, target
+from flarekube.builders.project import (
+    Target,
+    desired,
+    owner_of,
+    rendered_config,
+    site_deployments,
+    target,
+    without_sites,
+)
 from flarekube.builders.provisioning import provisioning_inputs
 from flarekube.kube import apply as k
 from flarekube.kube.apply import Api
@@ -27,6 +35,7 @@ from flarekube.kube.kitstore import SecretKitStore
 from flarekube.kube.observe import Children, children
 from flarekube.provisioning import KitReport, KitStoreRefusal, ensure_kits, materialize
 from flarekube.provisioning.codec import KIT_MANIFEST, decode_kit
+from flarekube.provisioning.ledger import decode_ledger
 from flarekube.status.project import ProjectSnapshot, SiteObservation, project_status
 
 log = logging.getLogger(__name__)
@@ -82,6 +91,9 @@ class ProjectReconcile:
 def parse(r: ProjectReconcile) -> None:
     r.t = target(r.body, allowed_host_paths())  # raises SpecProblem
     r.kits = store(r.api, r.t)
+    # A site revoked for good in the ledger gets no kit and no Deployment (ensure_kits and apply_changes
+    # then remove both), even while the spec still lists it; its serials stay refused by the server.
+    r.t = without_sites(r.t, decode_ledger(r.kits.get_ledger()).revoked_for_good())
 
 
 # (namespace, project) -> (what the kit Secrets and the spec looked like, the report for it)
@@ -130,7 +142,8 @@ def build(r: ProjectReconcile) -> None:
     manifests = {name: kit[KIT_MANIFEST] for name, kit in blobs.items()}
     # Each participant's local/ (its policy) and connection file (the ports): ConfigMaps apart from its
     # kit, so a change there rolls the pod and never re-issues a certificate.
-    local, connection = rendered_config(r.t, {name: decode_kit(kit) for name, kit in blobs.items()})
+    kits = {name: decode_kit(kit) for name, kit in blobs.items()}
+    local, connection = rendered_config(r.t, kits, r.report.ledger.entries)
     r.objects = desired(r.t, manifests, local, connection, operator_namespace(),
                         os.environ.get("FLAREKUBE_MONITORING_NAMESPACE") or None)  # chart monitoring.namespace
 

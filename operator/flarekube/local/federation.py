@@ -34,6 +34,7 @@ from flarekube.provisioning import (
     plan,
 )
 from flarekube.provisioning.codec import decode_kit
+from flarekube.provisioning.ledger import decode_ledger
 
 LOCAL_SERVER_HOST = "localhost"  # a loopback TLS identity: NVFlare then binds 127.0.0.1 only
 LOCAL_NAMESPACE = "local"  # the `namespace` label of a local run's federation metrics
@@ -55,7 +56,9 @@ class LocalFederation:
     policies: dict[str, str]  # site -> digest of the local/ folder it runs with (its policy, rendered)
 
 
-def issue_kits(project: FLProject, ws: Workspace, *, reissue_kits: bool, new_root_ca: bool) -> KitReport:
+def issue_kits(
+    project: FLProject, ws: Workspace, *, reissue_kits: bool, new_root_ca: bool, readmit_revoked: bool = False
+) -> KitReport:
     refusal = root_ca_refusal(project, ws, new_root_ca=new_root_ca)  # before anything is written
     if refusal:
         raise KitStoreRefusal(refusal)
@@ -63,7 +66,8 @@ def issue_kits(project: FLProject, ws: Workspace, *, reissue_kits: bool, new_roo
     # Ports are config (builders/connection.py): whichever are chosen, no kit is re-issued for them.
     ports = ws.ports((project.spec.server.fl_port, project.spec.server.admin_port))
     inputs = provisioning_inputs(project, LOCAL_SERVER_HOST, ports, humans=True)
-    report = ensure_kits(inputs, LocalKitStore(ws.kits), reissue_kits=reissue_kits, new_root_ca=new_root_ca)
+    report = ensure_kits(inputs, LocalKitStore(ws.kits), reissue_kits=reissue_kits, new_root_ca=new_root_ca,
+                         readmit_revoked=readmit_revoked)  # fmt: skip
     write_identity(ws, Identity(project.metadata.name, project.project_name, report.ca_fingerprint))
     return report
 
@@ -142,8 +146,9 @@ def write_local(
     The kit in the store is never touched: policy is configuration, so a changed policy shows up here on
     the next run and no certificate is re-issued. Returns the rendered folder's digest."""
     policy = project.site(name).policy if kind == "client" else None
+    ledger = decode_ledger(store.get_ledger()).entries if kind == "server" else ()  # its refused serials
     files = render_local(decode_kit(store.get_kit(name)).files, kind, policy, monitoring=monitoring,
-                         server_components=project.spec.server.allow_components)  # fmt: skip
+                         server_components=project.spec.server.allow_components, ledger=ledger)  # fmt: skip
     local = dest / "local"
     for stale in RENDERED:  # a kit issued before policies were rendered apart carried its own copy
         (local / stale).unlink(missing_ok=True)

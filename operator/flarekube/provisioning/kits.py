@@ -11,14 +11,14 @@ import datetime
 import logging
 import os
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .codec import decode_ca, decode_kit, encode_ca, encode_kit, kit_record
 from .inputs import ProvisioningInputs
 from .issue import issue_kits
-from .ledger import Ledger, LedgerEntry, decode_ledger, encode_ledger, entry_for, record
+from .ledger import Ledger, LedgerEntry, decode_ledger, encode_ledger, entry_for, record, revoke
 from .model import DEFAULT_ROOT_CA_VALID_DAYS, CorruptState, Kit, KitStoreRefusal, StoredKit, StoredState
 from .plan import plan
 from .store import Store
@@ -59,7 +59,8 @@ def load_state(store: Store) -> StoredState:
         except CorruptState as e:
             log.warning("stored kit %r is unreadable: %s", name, e)
             kits[name] = None
-    return StoredState(ca, ca_error, kits, expires)
+    revoked = decode_ledger(store.get_ledger()).revoked_for_good()
+    return StoredState(ca, ca_error, kits, expires, revoked)
 
 
 def ensure_kits(
@@ -70,6 +71,8 @@ def ensure_kits(
     new_root_ca: bool = False,
     root_ca_valid_days: int = DEFAULT_ROOT_CA_VALID_DAYS,
     now: datetime.datetime | None = None,
+    readmit_revoked: bool = False,
+    hold: Collection[str] = (),
 ) -> KitReport:
     """Issue missing kits, remove unwanted ones, keep the rest byte for byte.
 
@@ -77,10 +80,13 @@ def ensure_kits(
     (``new_root_ca``) or a re-issued kit (``reissue_kits``) that was not asked for. Kits whose certificate
     is inside the renewal window at ``now`` (default: the real clock) are renewed with a fresh key.
     The ledger is written last, from what the store then holds (a crash before it is repaired next run).
+    A participant revoked for good is issued a kit again only with ``readmit_revoked``; renewals of the
+    participants in ``hold`` wait (see builders/renewal.py: one site at a time, the server between jobs).
     """
     now = now or datetime.datetime.now(datetime.timezone.utc)
     state = load_state(store)
-    p = plan(inputs, state, reissue_kits=reissue_kits, new_root_ca=new_root_ca, now=now)
+    p = plan(inputs, state, reissue_kits=reissue_kits, new_root_ca=new_root_ca, now=now,
+             readmit_revoked=readmit_revoked, hold=hold)  # fmt: skip
     if p.refusal:
         raise KitStoreRefusal(p.refusal)
 
@@ -135,6 +141,16 @@ def _update_ledger(store: Store, reasons: Mapping[str, str]) -> Ledger:
     if new != old or store.get_ledger() is None:
         store.put_ledger(encode_ledger(new))
     return new
+
+
+def revoke_kit(store: Store, name: str, why: str = "") -> Ledger:
+    """Revoke ``name``'s certificates for good and delete its kit: the ledger first, so a crash in between
+    leaves a kit whose serial is already refused (a second call deletes it), never an unrecorded removal."""
+    ledger = revoke(decode_ledger(store.get_ledger()), name, why)
+    store.put_ledger(encode_ledger(ledger))
+    store.delete_kit(name)
+    log.info("revoked the certificates of %r and removed its kit", name)
+    return ledger
 
 
 def write_kit(kit: Kit, dest: Path, config: Mapping[str, bytes] | None = None) -> Path:

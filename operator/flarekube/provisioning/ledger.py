@@ -25,6 +25,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from .model import CorruptState, Kit
 
 Status = Literal["active", "superseded", "revoked"]
+# The reason of an entry revoked by `flarekube site revoke`: that participant is removed for good, and a
+# kit is issued for its name again only when asked (READMIT_FLAG); a participant merely dropped from the
+# spec is revoked too ("participant removed") but may come back like any new participant.
+REVOKED_FOR_GOOD = "revoked for good"
+READMIT_FLAG = "--readmit-revoked"
 LEDGER_KEY = "ledger.json"
 FORMAT = 1
 Blobs = Mapping[str, bytes]
@@ -61,6 +66,11 @@ class Ledger:
     def refused_serials(self) -> frozenset[str]:
         """Serials a server must refuse: every certificate that is no longer a participant's current one."""
         return frozenset(e.serial for e in self.entries if e.status != "active")
+
+    def revoked_for_good(self) -> frozenset[str]:
+        """Participants revoked by `site revoke` that have no active certificate since (not readmitted)."""
+        gone = {e.participant for e in self.entries if e.status == "revoked" and e.reason.startswith(REVOKED_FOR_GOOD)}
+        return frozenset(gone - {e.participant for e in self.entries if e.status == "active"})
 
     def first_to_expire(self) -> LedgerEntry | None:
         active = [e for e in self.entries if e.status == "active"]
@@ -119,6 +129,15 @@ def record(ledger: Ledger, current: Mapping[str, LedgerEntry], reasons: Mapping[
         if entry.serial not in known:
             out.append(replace(entry, status="active", reason=reasons.get(name, entry.reason)))
     return Ledger(tuple(out))
+
+
+def revoke(ledger: Ledger, participant: str, why: str = "") -> Ledger:
+    """Every active certificate of ``participant`` revoked for good (the others untouched); idempotent."""
+    reason = REVOKED_FOR_GOOD + (f": {why}" if why else "")
+    return Ledger(tuple(
+        replace(e, status="revoked", reason=reason) if e.participant == participant and e.status == "active" else e
+        for e in ledger.entries
+    ))  # fmt: skip
 
 
 def encode_ledger(ledger: Ledger) -> dict[str, bytes]:

@@ -254,3 +254,4 @@ class StoredState:
     ca_error: str | None = None  # why the CA is unusable, when ``ca`` is None but something was stored
     kits: Mapping[str, StoredKit | None] = field(default_factory=dict)
     expires: Mapping[str, datetime.datetime] = field(default_factory=dict)  # readable kits: cert notAfter
+    revoked: frozenset[str] = frozenset()  # revoked for good in the ledger (`flarekube site revoke`)

@@ -20,9 +20,11 @@ root; the ledger then marks the old certificate superseded. Nothing else is touc
 from __future__ import annotations
 
 import datetime
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from .inputs import ProvisioningInputs
+from .ledger import READMIT_FLAG
 from .model import IssuedFor, StoredState, wanted_records
 
 NEW_ROOT_CA_FLAG = "--new-root-ca"
@@ -58,9 +60,12 @@ def plan(
     reissue_kits: bool = False,
     new_root_ca: bool = False,
     now: datetime.datetime | None = None,
+    readmit_revoked: bool = False,
+    hold: Collection[str] = (),
 ) -> KitPlan:
     """Decide what ``ensure_kits`` would do. ``new_root_ca`` permits (never forces) a new root, and implies
-    ``reissue_kits`` since every kit must then be re-issued anyway."""
+    ``reissue_kits`` since every kit must then be re-issued anyway. A participant revoked for good is
+    refused a new kit unless ``readmit_revoked``; a due renewal of a participant in ``hold`` waits (kept)."""
     wanted = wanted_records(inputs)
     remove = tuple(sorted(set(stored.kits) - set(wanted)))
     now = now or datetime.datetime.now(datetime.timezone.utc)
@@ -83,9 +88,13 @@ def plan(
     keep: list[str] = []
     reconfigure: list[PlannedKit] = []
     window = datetime.timedelta(days=inputs.certs.renew_before_days)
+    readmitted = [n for n in wanted if n not in stored.kits and n in stored.revoked]
+    if readmitted and not readmit_revoked:
+        return _refused(_revoked_message(readmitted))
     for name, want in wanted.items():
         if name not in stored.kits:
-            issue_new.append(PlannedKit(want, "new participant"))
+            why = "readmitted after revocation" if name in stored.revoked else "new participant"
+            issue_new.append(PlannedKit(want, why))
             continue
         have = stored.kits[name]
         if have is None:
@@ -94,7 +103,7 @@ def plan(
             changed.append(PlannedKit(want, "stored kit trusts a different root CA than the stored one"))
         elif have[0].identity_differences(want):
             changed.append(PlannedKit(want, ", ".join(have[0].identity_differences(want))))
-        elif name in stored.expires and stored.expires[name] - window <= now:
+        elif name in stored.expires and stored.expires[name] - window <= now and name not in hold:
             expiry = stored.expires[name].isoformat()
             renew.append(PlannedKit(want, f"renewal: certificate expires {expiry} (renewBefore {window.days}d)"))
         else:
@@ -148,6 +157,14 @@ def _reissue_message(changed: list[PlannedKit]) -> str:
         "The new kits are signed by the same root CA, but each affected participant must install its new "
         "kit, and the old kits stay valid until they expire (NVFlare has no revocation).\n"
         f"If that is what you want, run again with {REISSUE_KITS_FLAG}; otherwise revert the change."
+    )
+
+
+def _revoked_message(names: list[str]) -> str:
+    return (
+        f"Refusing to issue a kit for {', '.join(names)}: revoked for good (`flarekube site revoke`); its old "
+        "certificates stay refused by the server.\n"
+        f"Remove it from the FLProject, or admit it again with a new certificate: `flarekube kits {READMIT_FLAG}`."
     )
 
 

@@ -41,6 +41,7 @@ class ProjectSnapshot:
     cert_expiry: Mapping[str, datetime.datetime] | None = None  # participant -> its certificate's notAfter
     renew_before_days: int = 30
     checked_at: datetime.datetime | None = None  # when cert_expiry was judged (the reconcile's clock)
+    renewal_waiting: Mapping[str, str] | None = None  # participant -> why its due renewal waits (renewal.py)
 
 
 def _iso(value: datetime.datetime | None) -> str | None:
@@ -70,6 +71,10 @@ def check_certificates(s: ProjectSnapshot) -> Condition:
         return condition("CertificatesValid", FALSE, "CertificateExpired",
                          f"expired: {', '.join(expired)} (first at {_iso(first)}); renew or re-issue them")  # fmt: skip
     left = f"{(first - now).days}d left"
+    if s.renewal_waiting:
+        why = "; ".join(f"{n} {w}" for n, w in sorted(s.renewal_waiting.items()))
+        return condition("CertificatesValid", TRUE, "RenewalWaiting",
+                         f"first to expire: {name} at {_iso(first)} ({left}); renewal of {why}")  # fmt: skip
     if first - datetime.timedelta(days=s.renew_before_days) <= now:
         return condition("CertificatesValid", TRUE, "RenewalPending",
                          f"first to expire: {name} at {_iso(first)} ({left}); its renewal is due")  # fmt: skip
