@@ -201,13 +201,15 @@ def test_the_operator_builds_nothing_for_a_site_revoked_for_good() -> None:
     from flarekube.builders.project import Target, desired, site_deployments, without_sites
     from flarekube_workloads.contract import LIVE_LOCAL_ENV
 
-    from tests.unit.test_builders_k8s import LOCAL, MANIFEST, OWNER, project
+    from tests.unit.test_builders_k8s import CONNECTION, LOCAL, MANIFEST, OWNER, project
 
     t = Target(project(), OWNER, "crc-server.fl.svc", 4)
     cut = without_sites(t, {"site-2", "not-a-site"})
     assert cut.participants == ["crc-server.fl.svc", "site-1", "site-3"] and t.participants[2] == "site-2"
     assert without_sites(t, ()) is t
-    objects = desired(cut, dict.fromkeys(t.participants, MANIFEST), dict.fromkeys(t.participants, LOCAL), None)
+    every = t.participants
+    local, connection = dict.fromkeys(every, LOCAL), dict.fromkeys(every, CONNECTION)
+    objects = desired(cut, dict.fromkeys(every, MANIFEST), local, connection, None)
     assert not any("site-2" in o["metadata"]["name"] for o in objects)
     assert site_deployments(objects) == {"crc-server", "crc-site-1", "crc-site-3"}
     server_pod = next(o for o in objects if o["kind"] == "Deployment" and "server" in o["metadata"]["name"])

@@ -88,16 +88,21 @@ def test_a_workflow_that_takes_no_task_check_period_is_left_alone(tmp_path: Path
 
 
 def test_a_users_job_folder_is_copied_unchanged(tmp_path: Path) -> None:
-    """A jobFolder job is the user's configuration: none of these settings is written into it."""
+    """A jobFolder job is the user's configuration: none of these settings is written into it (flarekube's
+    copy only gains its RoundProgress component in the server config, issue 11)."""
     user = tmp_path / "user-job"
     src = build_job_folder(_job({"name": "fedavg"}), tmp_path / "built", SITES, timing=NVFLARE_DEFAULTS)
     shutil.copytree(src, user)
     (user / "app_server" / "config" / "config_fed_server.json").write_text(json.dumps({"format_version": 2}))
     job = _job({"name": "fedavg"}, {"kind": "jobFolder", "jobFolder": {"path": str(user)}})
     copied = build_job_folder(job, tmp_path / "out", {})
+    server_config = Path("app_server") / "config" / "config_fed_server.json"
     for path in user.rglob("*"):
-        if path.is_file():
+        if path.is_file() and path.relative_to(user) != server_config:
             assert (copied / path.relative_to(user)).read_bytes() == path.read_bytes(), path
+    server = json.loads((copied / server_config).read_text())
+    assert "server" not in server and "workflows" not in server, "no timing written into the user's config"
+    assert [c["path"] for c in server["components"]] == ["flarekube_workloads.progress.RoundProgress"]
 
 
 def test_the_executor_sets_the_in_process_poll_interval_before_the_trainer_starts() -> None:
