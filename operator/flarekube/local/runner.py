@@ -17,7 +17,7 @@ from rich.live import Live
 from rich.table import Table
 
 from flarekube import flare
-from flarekube.api import Bundle, FLJob
+from flarekube.api import Bundle, FLJob, FLProject
 from flarekube.builders.jobcheck import check_job_folder
 from flarekube.builders.jobfolder import SiteInputs, build_job_folder, job_sites
 from flarekube.local import outputs
@@ -27,7 +27,7 @@ from flarekube.local.federation import LocalFederation, issue_kits, running
 from flarekube.local.imports import import_error
 from flarekube.local.progress import JobView
 from flarekube.local.samples import read_samples
-from flarekube.local.workspace import Workspace, default_root
+from flarekube.local.workspace import Workspace, WorkspaceBusy, default_root
 from flarekube.status.joblogs import error_summary
 
 
@@ -88,6 +88,15 @@ def run(bundle: Bundle, options: RunOptions, console: Console) -> list[JobResult
     options.progress(phase="checked")
 
     ws = Workspace(options.workspace or default_root(project.metadata.name))
+    try:
+        with ws.locked():
+            return _run_locked(project, ws, plan, sites, options, console)
+    except WorkspaceBusy as busy:
+        raise RunError(str(busy)) from None
+
+
+def _run_locked(project: FLProject, ws: Workspace, plan: list[tuple[FLJob, dict[str, SiteInputs], Path | None]],
+                sites: list[str], options: RunOptions, console: Console) -> list[JobResult]:  # fmt: skip
     started = time.monotonic()
     report = issue_kits(project, ws, reissue_kits=options.reissue_kits, new_root_ca=options.new_root_ca)
     console.print(

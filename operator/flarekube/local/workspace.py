@@ -9,9 +9,12 @@ holds the ports the last `kits`/`run` rendered the connection files for.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +29,10 @@ def state_dir() -> Path:
 def default_root(name: str) -> Path:
     """The workspace of the FLProject named `name` (its metadata.name)."""
     return state_dir() / name
+
+
+class WorkspaceBusy(RuntimeError):
+    """Another `flarekube run` holds this workspace."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,29 @@ class Workspace:
         for path in (self.root, self.kits):
             path.mkdir(parents=True, exist_ok=True)
             path.chmod(0o700)
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the workspace for one run. Threat: a second `flarekube run` of the same project deleting
+        the first one's run tree (and its processes' files) under it. An flock, so a killed run never
+        leaves a stale lock; the file names the holder for the message."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.chmod(0o700)
+        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+                raise WorkspaceBusy(
+                    f"another flarekube run (pid {holder}) is using {self.root}: wait for it, or stop it "
+                    "(`flarekube stop`, Ctrl-C in its terminal), or give this run its own --workspace"
+                ) from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            yield
+        finally:
+            os.close(fd)  # closing releases the flock
 
     def fresh_run(self) -> None:
         """A clean run tree (old NVFlare workspaces and logs go; the kit store stays)."""
