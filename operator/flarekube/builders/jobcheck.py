@@ -15,6 +15,7 @@ Configs are read with NVFlare's own ConfigFactory, so `.json` and `.conf` (HOCON
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -43,10 +44,14 @@ class JobFolderError(ValueError):
 
 @dataclass(frozen=True)
 class Problem:
-    """One reason the job cannot run; `refused`: a site's policy says no (exit 4), else invalid input (3)."""
+    """One reason the job cannot run; `refused`: a site's policy says no (exit 4), else invalid input (3).
+    `site`: the site whose policy refuses; `warning`: that site will refuse the job but enough others run it
+    (NVFlare enforces the site's policy there, issue 10; the job goes on without it)."""
 
     message: str
     refused: bool = False
+    site: str | None = None
+    warning: bool = False
 
     def __str__(self) -> str:
         return self.message
@@ -211,7 +216,7 @@ def check_job_folder(
                     problems.append(Problem(
                         f"{participant}: component {path} ({location}) is not allowed by its policy (NVFlare's "
                         f"class_allow_list); add it (or a prefix of it) to {policy_field(project, participant)}",
-                        refused=True))  # fmt: skip
+                        refused=True, site=None if participant == SERVER else participant))  # fmt: skip
     if parsed.byoc:
         custom = ", ".join(sorted(f"{a.name}/custom" for a in parsed.apps.values() if a.has_custom))
         for i, name in enumerate(names):
@@ -219,13 +224,23 @@ def check_job_folder(
                 problems.append(Problem(
                     f"{name}: the job brings its own code ({custom}), which its policy refuses; set "
                     f'spec.sites[{i}].policy.customCode to "allow" (or install the code in the runtime and '
-                    "drop custom/)", refused=True))  # fmt: skip
+                    "drop custom/)", refused=True, site=name))  # fmt: skip
     for path, participants in used.items() if import_error is not None else ():
         assert import_error is not None
         error = import_error(path)
         if error:
             problems.append(Problem(f"{', '.join(participants)}: component {path} does not import here: {error}"))
-    return problems
+    return tolerate_site_refusals(problems, sites, job.spec.min_sites)
+
+
+def tolerate_site_refusals(problems: list[Problem], sites: list[str], min_sites: int) -> list[Problem]:
+    """Sites whose own policy refuses the job become warnings when every other problem is absent and the
+    sites left still meet minSites: NVFlare refuses it at those sites and the job runs on the others."""
+    refusing = {p.site for p in problems if p.refused and p.site}
+    blocking = [p for p in problems if not (p.refused and p.site)]
+    if not refusing or blocking or len(set(sites) - refusing) < min_sites:
+        return problems
+    return [dataclasses.replace(p, warning=True) for p in problems]
 
 
 def job_folder_errors(folder: Path) -> list[str]:

@@ -201,7 +201,9 @@ def job_folder_from_configmap(api: Api, job: FLJob, project: FLProject, namespac
         folder = unpack_job_folder(packed_of(cm), dest / "user-job")
     except JobFolderError as err:
         raise SpecProblem(f"spec.workload.jobFolder.configMap: {err}") from None
-    problems = check_job_folder(project, job, folder, job_sites(job, [s.name for s in project.spec.sites]))
+    sites = job_sites(job, [s.name for s in project.spec.sites])
+    # A site that refuses under its own policy (a warning): NVFlare says so at that site, the job runs on.
+    problems = [p for p in check_job_folder(project, job, folder, sites) if not p.warning]
     if problems:
         raise SpecProblem("; ".join(map(str, problems)))
     return folder

@@ -5,6 +5,7 @@ Nothing starts before every check that can fail without a federation has passed.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -135,7 +136,10 @@ def user_job_folder(bundle: Bundle, job: FLJob, sites: list[str]) -> Path | None
     if source is None or source.path is None:
         return None
     folder = (bundle.job_dir(job) / source.path).resolve()
-    problems = check_job_folder(bundle.project, job, folder, sites, import_error)
+    checked = check_job_folder(bundle.project, job, folder, sites, import_error)
+    for warning in (p for p in checked if p.warning):
+        print(f"warning: FLJob {job.metadata.name}: {warning} (the job runs on the other sites)", file=sys.stderr)
+    problems = [p for p in checked if not p.warning]
     if problems:
         raise JobFolderRefused(
             f"FLJob {job.metadata.name}: the job folder cannot run ({len(problems)} problem"
