@@ -72,7 +72,11 @@ def test_a_folder_a_site_refuses_fails_before_nvflare(kube: client.ApiClient, cl
     body["spec"]["sites"][1]["policy"]["customCode"] = "deny"
     k.merge_patch(kube, "FLProject", fed_ns, PROJECT, {"spec": {"sites": body["spec"]["sites"]}})
     folder = Path(shutil.copytree(EXAMPLE, tmp_path / "refused-byo"))
-    ran = _flarekube("submit", str(folder), "--project", PROJECT, "--namespace", fed_ns, cluster=cluster)
+    # Every site is needed (minSites = all): with one refusing, the job cannot run anywhere and fails before
+    # NVFlare. (With fewer needed, the refusing site is a warning and NVFlare refuses it there, issue 10.)
+    every = str(len(body["spec"]["sites"]))
+    ran = _flarekube("submit", str(folder), "--project", PROJECT, "--namespace", fed_ns, "--min-sites", every,
+                     cluster=cluster)  # fmt: skip
     assert ran.returncode == 0, ran.stderr
     st = wait_status(kube, "FLJob", fed_ns, "refused-byo", lambda s: s.get("phase") == "Failed", 120,
                      "FLJob refused-byo Failed")  # fmt: skip

@@ -33,7 +33,6 @@ Grant = tuple[str, str, str]  # (apiGroup, resource[/subresource], verb)
 NOT_EXERCISED: dict[Grant, str] = {
     ("", "secrets", "delete"): "kube/kitstore.py removes a revoked/removed participant's kit; no site is removed here",
     ("apps", "deployments", "delete"): "controller/project.apply_changes deletes a removed site; none is removed here",
-    ("", "secrets", "patch"): "controller/project.release lifts the CA finalizer when an FLProject is deleted",
 }
 
 START = datetime.now(timezone.utc)  # collection time: before any e2e test starts the operator
