@@ -49,6 +49,11 @@ def operator_namespace() -> str | None:
     return os.environ.get("POD_NAMESPACE") or None
 
 
+def monitoring_namespace() -> str | None:
+    """The namespace Prometheus scrapes from (chart `monitoring.namespace`); None: no scrape rule."""
+    return os.environ.get("FLAREKUBE_MONITORING_NAMESPACE") or None
+
+
 def allowed_host_paths() -> tuple[str, ...]:
     """Node folders sites may mount as hostPath data: the chart's `allowedHostPaths`, colon-separated in
     FLAREKUBE_ALLOWED_HOST_PATHS; none by default (PVCs only)."""
@@ -144,8 +149,7 @@ def build(r: ProjectReconcile) -> None:
     # kit, so a change there rolls the pod and never re-issues a certificate.
     kits = {name: decode_kit(kit) for name, kit in blobs.items()}
     local, connection = rendered_config(r.t, kits, r.report.ledger.entries)
-    r.objects = desired(r.t, manifests, local, connection, operator_namespace(),
-                        os.environ.get("FLAREKUBE_MONITORING_NAMESPACE") or None)  # chart monitoring.namespace
+    r.objects = desired(r.t, manifests, local, connection, operator_namespace(), monitoring_namespace())
 
 
 def apply_changes(r: ProjectReconcile) -> None:

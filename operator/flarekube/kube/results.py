@@ -71,7 +71,7 @@ def _fetch(namespace: str, job: str, out: Path, api: client.ApiClient | None, mo
     body = k.get(api, "FLJob", namespace, job)
     if body is None:
         raise ResultsError(f"FLJob {namespace}/{job} not found")
-    status = FLJobStatus.model_validate(body.get("status") or {})
+    status = FLJobStatus.stored(body)
     job_id, phase = status.job_id, status.phase
     if not job_id:
         raise ResultsError(f"FLJob {namespace}/{job} was not submitted yet (phase {phase})")
