@@ -59,7 +59,12 @@ def run_with_old_kit(tmp_path: Path, ws: Workspace, spec: Path, old_kit: Path) -
 
     def start_old_kit_when_server_is_up() -> None:
         while not done.is_set():
-            if server_log.is_file() and "deployed FLARE Server" in server_log.read_text(errors="replace"):
+            # The old kit shares the renewed site's cell name: started while the new kit is still
+            # registering, the refusal can race that registration (seen once in CI: the new kit got an
+            # empty reply and exited). The threat is a stale kit against a running federation, so it
+            # starts once the renewed site has joined.
+            text = server_log.read_text(errors="replace") if server_log.is_file() else ""
+            if any("site-1" in line and " joined" in line for line in text.splitlines()):
                 procs.append(start(old_kit))
                 return
             time.sleep(0.3)
