@@ -37,7 +37,7 @@ def _job_process(marker: str, site: str) -> psutil.Process | None:
 # A KNOWN DEFECT, not a skip (issue 15 stays open): with a site's job process SIGSTOPped, every round closes
 # without it (asserted before the failing line), but NVFlare's end of job then waits for that process, so
 # the run ends only at spec.timeoutSeconds (aborted). Measured 3 of 3 runs on 2026-12-02, on the `fast`
-# branch alone and merged. strict: the day the job ends on time, this fails and the mark must go.
+# branch alone and merged. Not strict: one CI run ended on time (the stall is intermittent).
 @pytest.mark.xfail(strict=False, reason="a stalled site holds NVFlare's end of job until timeoutSeconds, "
                    "most runs (issue 15; it passed once in CI, so the defect is intermittent)")
 def test_a_stalled_site_does_not_hold_the_job_with_tuned_timing(tmp_path: Path) -> None:
