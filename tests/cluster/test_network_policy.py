@@ -136,13 +136,13 @@ def test_policies_are_enforced(kube: client.ApiClient, namespaces: tuple[str, st
                "rogue-dns": f"{ips['rogue-dns']}:53"}  # fmt: skip
     # Before any policy: everything is reachable (so "closed" below is the policy, not a dead listener).
     # A pod is Running before its httpd listens and before the engine has synced its address, so this
-    # precondition is awaited (a few probes), not assumed; what stays closed is named.
-    before: dict[str, str] = {}
+    # precondition is awaited (a few probes), not assumed. Not wait_for: its timeout cannot name what
+    # stayed closed, and this assert does.
+    all_open = dict.fromkeys(targets, "open")
     for _ in range(4):
-        before = probe(core, ns, site, targets)
-        if set(before.values()) == {"open"} and before.keys() == targets.keys():
+        if (before := probe(core, ns, site, targets)) == all_open:
             break
-    assert before == dict.fromkeys(targets, "open")
+    assert before == all_open
 
     owner = Owner("FLProject", "alpha", "uid-a", ns)
     objects = [netpol.default_deny(ns), netpol.server_policy(a, owner, None), netpol.site_policy(a, owner),
